@@ -1,0 +1,1 @@
+"""Prompted-inpainting backend: the FastAPI application and the job code behind it."""

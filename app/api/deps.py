@@ -1,0 +1,58 @@
+"""Dependencies shared by the routers, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.orm import Session
+
+from app.auth.service import user_for_bearer
+from app.core.config import Settings, get_settings
+from app.core.db import get_session
+from app.core.secrets import jwt_secret
+from app.storage import Storage, get_storage
+from app.users.models import User
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StorageDep = Annotated[Storage, Depends(get_storage)]
+
+# Relative tokenUrl: Swagger resolves it against /docs, so it also works behind a stage prefix.
+oauth2_scheme = OAuth2PasswordBearer(
+    tokenUrl="v1/auth/token",
+    auto_error=False,
+    description="An access token from /v1/auth/token, or a personal API key (ipk_...).",
+)
+
+
+def get_current_user(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    credential: Annotated[str | None, Depends(oauth2_scheme)],
+) -> User:
+    user = None
+    if credential:
+        user = user_for_bearer(session, credential=credential, jwt_secret=jwt_secret(settings))
+    if user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "not authenticated" if not credential else "invalid or expired credentials",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    request.state.user_id = str(user.id)
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_admin_user(user: CurrentUser) -> User:
+    if not user.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "admin only")
+    return user
+
+
+AdminUser = Annotated[User, Depends(get_admin_user)]

@@ -1,0 +1,51 @@
+"""boto3 clients and Secrets Manager values, created lazily and cached per process.
+
+Nothing here imports boto3 until a client is first asked for, so the API's cold start does
+not pay for it on requests that never touch AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from functools import cache, lru_cache
+from typing import Any
+
+_lock = threading.Lock()
+
+
+@cache
+def client(service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # botocore's standard retry mode: bounded, jittered retries on throttling and 5xx.
+    config = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+    with _lock:  # boto3's default session is not thread-safe while creating clients
+        return boto3.session.Session().client(service, config=config)
+
+
+@lru_cache(maxsize=32)
+def secret_string(secret_arn: str) -> str:
+    """The SecretString of a Secrets Manager secret, fetched once per process."""
+    return client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+
+
+def secret_value(secret_arn: str, key: str | None = None) -> str:
+    """A secret's plain value, or one key of a JSON secret (RDS-managed secrets are JSON)."""
+    raw = secret_string(secret_arn)
+    if key is None:
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            return raw
+        if isinstance(document, dict) and len(document) == 1:
+            return str(next(iter(document.values())))
+        return raw
+    return str(json.loads(raw)[key])
+
+
+def reset() -> None:
+    """Forget cached clients and secrets (tests switch moto on and off)."""
+    client.cache_clear()
+    secret_string.cache_clear()

@@ -1,0 +1,173 @@
+"""One Settings object for the whole application.
+
+Values come, highest priority first, from: real environment variables, the file named by
+``ENV_PATH`` (a dotenv file such as ``dev.env``, or a SAM ``--env-vars`` JSON file such as
+``prod_env.json``), then the defaults below. Nothing read here is ever evaluated as code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+DEFAULT_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"  # noqa: S105 - refused in aws mode
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def read_env_file(path: Path, section: str | None = None) -> dict[str, str]:
+    """Read a dotenv file, or a SAM ``--env-vars`` JSON file (``Parameters`` plus one section)."""
+    if not path.is_file():
+        return {}
+    if path.suffix == ".json":
+        document = json.loads(path.read_text())
+        values: dict[str, Any] = dict(document.get("Parameters", {}))
+        if section:
+            values.update(document.get(section, {}))
+        return {key: str(value) for key, value in values.items() if value is not None}
+    from dotenv import dotenv_values
+
+    return {key: value for key, value in dotenv_values(path).items() if value is not None}
+
+
+class EnvPathSource(PydanticBaseSettingsSource):
+    """Settings from the file named by ``ENV_PATH`` (default ``dev.env``)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        env_path = os.environ.get("ENV_PATH", "dev.env")
+        path = Path(env_path)
+        if not path.is_absolute() and not path.exists():
+            path = REPO_ROOT / path
+        raw = read_env_file(path, os.environ.get("ENV_SECTION"))
+        fields = {name.lower() for name in settings_cls.model_fields}
+        self._values = {key.lower(): value for key, value in raw.items() if key.lower() in fields}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._values)
+
+
+def _comma_list(value: Any) -> Any:
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith("["):
+            return json.loads(stripped)
+        return [item.strip() for item in stripped.split(",") if item.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    # --- runtime -------------------------------------------------------------------------
+    app_mode: Literal["local", "aws"] = "local"
+    stage: str = "dev"
+    log_level: str = "INFO"
+    project_name: str = "Prompted Inpainting API"
+    public_base_url: str = "http://127.0.0.1:8000"  # local mode: where /files URLs point
+    api_base_path: str = ""  # stage prefix in front of the app, e.g. "/prod"
+    cors_origins: CommaList = Field(default_factory=list)
+
+    # --- database ------------------------------------------------------------------------
+    database_url: str | None = None
+    pg_host: str | None = None
+    pg_port: int = 5432
+    pg_user: str | None = None
+    pg_database: str | None = None
+    pg_password: SecretStr | None = None
+    db_secret_arn: str | None = None
+    sqlite_path: str = "data/app.db"
+
+    # --- auth ----------------------------------------------------------------------------
+    jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)
+    jwt_secret_arn: str | None = None
+    access_token_minutes: int = 60 * 8
+    admin_email: str = "admin@example.com"
+    admin_password: SecretStr | None = None
+    admin_password_secret_arn: str | None = None
+
+    # --- images --------------------------------------------------------------------------
+    storage_dir: str = "data/images"
+    s3_bucket: str | None = None
+    max_upload_bytes: int = 8 * 1024 * 1024
+    max_direct_upload_bytes: int = 50 * 1024 * 1024  # presigned uploads straight to S3
+    max_image_pixels: int = 40_000_000
+    url_expiry_seconds: int = 3600
+
+    # --- jobs ----------------------------------------------------------------------------
+    job_queue_url: str | None = None
+    job_max_attempts: int = 5
+    local_workers: int = 2
+
+    # --- inpainting endpoint ------------------------------------------------------------
+    hf_endpoint_url: str | None = None
+    hf_endpoint_name: str | None = None
+    hf_endpoint_namespace: str | None = None
+    hf_token: SecretStr | None = None
+    hf_token_secret_arn: str | None = None
+
+    # --- locator (ECS GPU task) ---------------------------------------------------------
+    locator_cluster: str | None = None
+    locator_task_definition: str | None = None
+    locator_capacity_provider: str | None = None
+    locator_subnets: CommaList = Field(default_factory=list)
+    locator_security_groups: CommaList = Field(default_factory=list)
+    locator_container_name: str = "locator"
+
+    @field_validator("cors_origins", "locator_subnets", "locator_security_groups", mode="before")
+    @classmethod
+    def _split_lists(cls, value: Any) -> Any:
+        return _comma_list(value)
+
+    @field_validator("api_base_path")
+    @classmethod
+    def _normalise_base_path(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        return value if not value or value.startswith("/") else f"/{value}"
+
+    @model_validator(mode="after")
+    def _refuse_insecure_aws(self) -> Settings:
+        if self.app_mode == "aws":
+            default_secret = self.jwt_secret.get_secret_value() == DEFAULT_JWT_SECRET
+            if default_secret and not self.jwt_secret_arn:
+                raise ValueError("APP_MODE=aws refuses the default JWT secret: set JWT_SECRET_ARN or JWT_SECRET")
+            if "*" in self.cors_origins:
+                raise ValueError("APP_MODE=aws needs an explicit list of CORS_ORIGINS, not '*'")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, EnvPathSource(settings_cls))
+
+    @property
+    def is_aws(self) -> bool:
+        return self.app_mode == "aws"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

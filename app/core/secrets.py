@@ -1,0 +1,33 @@
+"""Secret values: from the environment / ``dev.env`` locally, from Secrets Manager in AWS."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from app.core import aws
+from app.core.config import Settings
+
+
+def _plain_or_secret(plain: SecretStr | None, secret_arn: str | None, key: str | None = None) -> str | None:
+    if secret_arn:
+        return aws.secret_value(secret_arn, key)
+    return plain.get_secret_value() if plain is not None else None
+
+
+def jwt_secret(settings: Settings) -> str:
+    value = _plain_or_secret(settings.jwt_secret, settings.jwt_secret_arn)
+    assert value is not None  # jwt_secret has a default; aws mode refuses that default
+    return value
+
+
+def hf_token(settings: Settings) -> str | None:
+    return _plain_or_secret(settings.hf_token, settings.hf_token_secret_arn)
+
+
+def admin_password(settings: Settings) -> str | None:
+    return _plain_or_secret(settings.admin_password, settings.admin_password_secret_arn)
+
+
+def database_password(settings: Settings) -> str | None:
+    """PG_PASSWORD, or the ``password`` key of an RDS-managed secret (``DB_SECRET_ARN``)."""
+    return _plain_or_secret(settings.pg_password, settings.db_secret_arn, "password")

@@ -1,0 +1,123 @@
+"""Checking, normalising and storing images."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.images.models import Image, ImageStatus
+from app.storage import Storage
+
+CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
+
+
+class ImageRejected(Exception):
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+
+
+@dataclass
+class CheckedImage:
+    data: bytes
+    format: str
+    width: int
+    height: int
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.format]
+
+
+def check_image(data: bytes, *, max_bytes: int, max_pixels: int) -> CheckedImage:
+    """Verify an upload and apply its EXIF orientation.
+
+    The pixel count is read from the header and refused before anything is decoded, so a
+    decompression bomb never expands in memory.
+    """
+    from PIL import Image as PILImage
+    from PIL import ImageOps, UnidentifiedImageError
+
+    if len(data) > max_bytes:
+        raise ImageRejected(413, f"file is larger than the limit of {max_bytes} bytes")
+    if not data:
+        raise ImageRejected(415, "empty file: expected a PNG, JPEG or WebP image")
+    try:
+        with PILImage.open(io.BytesIO(data)) as image:
+            if image.format not in CONTENT_TYPES:
+                raise ImageRejected(415, f"unsupported image format {image.format}: expected PNG, JPEG or WebP")
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageRejected(
+                    413, f"image has {width}x{height} pixels, more than the limit of {max_pixels} pixels"
+                )
+            image.load()
+            fmt = image.format
+            orientation = image.getexif().get(0x0112, 1)
+            if orientation not in (None, 1):
+                upright = ImageOps.exif_transpose(image)
+                buffer = io.BytesIO()
+                save_kwargs = {"quality": 95} if fmt in {"JPEG", "WEBP"} else {}
+                upright.save(buffer, format=fmt, **save_kwargs)
+                data = buffer.getvalue()
+                width, height = upright.size
+    except ImageRejected:
+        raise
+    except PILImage.DecompressionBombError as exc:
+        raise ImageRejected(413, f"image has more pixels than the limit of {max_pixels}") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageRejected(415, "not an image: expected a PNG, JPEG or WebP file") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageRejected(422, f"the image could not be decoded: {exc}") from exc
+    return CheckedImage(data=data, format=fmt, width=width, height=height)
+
+
+def storage_key(owner_id: uuid.UUID, image_id: uuid.UUID, fmt: str) -> str:
+    return f"images/{owner_id}/{image_id}.{EXTENSIONS[fmt]}"
+
+
+def upload_key(owner_id: uuid.UUID, image_id: uuid.UUID) -> str:
+    # Under uploads/: the bucket's lifecycle rule expires what is never completed.
+    return f"uploads/{owner_id}/{image_id}"
+
+
+def store_image(
+    session: Session, storage: Storage, *, owner_id: uuid.UUID, checked: CheckedImage, image: Image | None = None
+) -> Image:
+    """Write the bytes, then the row; if the row cannot be written the bytes are removed."""
+    image = image or Image(id=uuid.uuid4(), owner_id=owner_id)
+    key = storage_key(owner_id, image.id, checked.format)
+    storage.put(key, checked.data, checked.content_type)
+    try:
+        image.status = ImageStatus.READY
+        image.storage_key = key
+        image.format = checked.format
+        image.content_type = checked.content_type
+        image.width, image.height = checked.width, checked.height
+        image.bytes = len(checked.data)
+        image.sha256 = hashlib.sha256(checked.data).hexdigest()
+        session.add(image)
+        session.commit()
+    except Exception:
+        session.rollback()
+        storage.delete(key)
+        raise
+    return image
+
+
+def get_owned_image(session: Session, *, owner_id: uuid.UUID, image_id: uuid.UUID) -> Image | None:
+    return session.scalar(select(Image).where(Image.id == image_id, Image.owner_id == owner_id))
+
+
+def delete_image(session: Session, storage: Storage, *, image: Image) -> None:
+    key = image.storage_key
+    session.delete(image)
+    session.commit()
+    storage.delete(key)

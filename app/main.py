@@ -1,0 +1,56 @@
+"""The FastAPI application. Importing this module touches no AWS service and no database."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.api.router import api_router
+from app.core.config import Settings, get_settings
+from app.core.logging import configure_logging, request_id_var
+from app.health.router import router as health_router
+from app.images.files import router as files_router
+
+logger = logging.getLogger(__name__)
+
+# Room for multipart framing around the largest accepted image.
+_BODY_OVERHEAD = 64 * 1024
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    app = FastAPI(
+        title=settings.project_name,
+        version="0.1.0",
+        description="Upload a photo, find its objects, pick or paint a mask, describe the change, "
+        "and get the photo back with that region regenerated. Heavy work runs as jobs (202 + poll).",
+    )
+    app.include_router(health_router)
+    app.include_router(api_router)
+    app.include_router(files_router)
+
+    @app.exception_handler(Exception)
+    async def unhandled(_request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error", extra={"error": type(exc).__name__})
+        return JSONResponse({"detail": "internal error", "request_id": request_id_var.get()}, status_code=500)
+
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Prefer", "X-Request-ID"],
+            expose_headers=["Location", "Retry-After", "X-Request-ID"],
+        )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes + _BODY_OVERHEAD)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,49 @@
+"""Users: keyword-only functions over a session (the caller commits)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.core.security import hash_password, needs_rehash, verify_password
+from app.users.models import User
+
+# Verified against when the email is unknown, so a login takes as long either way.
+_DUMMY_HASH = hash_password("not-a-real-password-only-for-timing")
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def get_user_by_email(session: Session, *, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def get_user(session: Session, *, user_id: uuid.UUID) -> User | None:
+    return session.get(User, user_id)
+
+
+def create_user(
+    session: Session, *, email: str, password: str, full_name: str | None = None, is_admin: bool = False
+) -> User:
+    user = User(
+        email=normalise_email(email), hashed_password=hash_password(password), full_name=full_name, is_admin=is_admin
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, *, email: str, password: str) -> User | None:
+    user = get_user_by_email(session, email=email)
+    if user is None:
+        verify_password(password, _DUMMY_HASH)
+        return None
+    if not verify_password(password, user.hashed_password):
+        return None
+    if needs_rehash(user.hashed_password):
+        user.hashed_password = hash_password(password)
+    return user

@@ -1,0 +1,1 @@
+"""Thin Lambda / ECS entry points that wire events to `app`."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -20,10 +22,32 @@ logger = logging.getLogger(__name__)
 _BODY_OVERHEAD = 64 * 1024
 
 
+@asynccontextmanager
+async def local_lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    """Local mode: pick up jobs a previous server left unfinished; stop the pool on exit.
+
+    (Lambda runs with lifespan off: SQS redelivery does this job there.)
+    """
+    from app.core.db import new_session
+    from app.jobs.dispatch import local_dispatcher, reset_local_dispatcher
+    from app.jobs.service import unfinished_job_ids
+
+    settings = get_settings()
+    with new_session() as session:
+        job_ids = unfinished_job_ids(session)
+    for job_id in job_ids:
+        local_dispatcher(settings).dispatch(job_id)
+    if job_ids:
+        logger.info("resumed unfinished jobs", extra={"count": len(job_ids)})
+    yield
+    reset_local_dispatcher()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     app = FastAPI(
+        lifespan=None if settings.is_aws else local_lifespan,
         title=settings.project_name,
         version="0.1.0",
         description="Upload a photo, find its objects, pick or paint a mask, describe the change, "

@@ -113,7 +113,9 @@ class Settings(BaseSettings):
 
     # --- jobs ----------------------------------------------------------------------------
     job_queue_url: str | None = None
-    job_max_attempts: int = 5
+    job_max_attempts: int = 4  # the queue's maxReceiveCount must be one more (see template.yaml)
+    job_lease_seconds: int = 900  # a running job's worker is presumed dead after this
+    job_max_requeues: int = 30  # "endpoint waking" round trips before the job fails
     local_workers: int = 2
 
     # --- inpainting endpoint ------------------------------------------------------------
@@ -122,6 +124,13 @@ class Settings(BaseSettings):
     hf_endpoint_namespace: str | None = None
     hf_token: SecretStr | None = None
     hf_token_secret_arn: str | None = None
+    hf_connect_timeout: float = 10.0
+    # Must exceed HF_SCALE_UP_TIMEOUT plus one inference: the endpoint's proxy holds a request
+    # for up to that long while a scaled-to-zero replica starts.
+    hf_read_timeout: float = 150.0
+    hf_scale_up_timeout: int = 90  # sent as X-Scale-Up-Timeout
+    hf_max_attempts: int = 3  # tries per job run for 503/429/5xx/timeouts before giving up
+    hf_wake_retry_seconds: int = 60  # how long a job waits in the queue while the endpoint wakes
 
     # --- locator (ECS GPU task) ---------------------------------------------------------
     locator_cluster: str | None = None

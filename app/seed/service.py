@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.catalog.models import AccessPolicy, MLModel
 from app.core.config import Settings
 from app.core.secrets import admin_password
 from app.core.security import hash_password, verify_password
@@ -82,8 +84,37 @@ def seed_users(ctx: SeedContext, rows: list[dict[str, Any]]) -> None:
             counts.unchanged += 1
 
 
-# Table name → seeder, applied in this order (later issues add models and access policies).
-SEEDERS: dict[str, Callable[[SeedContext, list[dict[str, Any]]], None]] = {"users": seed_users}
+def upsert_by(
+    ctx: SeedContext, table: str, model: type[Any], key_fields: tuple[str, ...], rows: list[dict[str, Any]]
+) -> None:
+    """Insert rows that are missing, update those that differ, by their natural key."""
+    counts = ctx.count(table)
+    for spec in rows:
+        key = {name: spec[name] for name in key_fields}
+        row = ctx.session.scalar(select(model).filter_by(**key))
+        if row is None:
+            ctx.session.add(model(**spec))
+            counts.created += 1
+        elif apply_fields(row, {name: value for name, value in spec.items() if name not in key_fields}):
+            counts.updated += 1
+        else:
+            counts.unchanged += 1
+
+
+def seed_models(ctx: SeedContext, rows: list[dict[str, Any]]) -> None:
+    upsert_by(ctx, "models", MLModel, ("name",), rows)
+
+
+def seed_access_policies(ctx: SeedContext, rows: list[dict[str, Any]]) -> None:
+    upsert_by(ctx, "access_policies", AccessPolicy, ("principal", "model_name"), rows)
+
+
+# Table name → seeder, applied in this order.
+SEEDERS: dict[str, Callable[[SeedContext, list[dict[str, Any]]], None]] = {
+    "users": seed_users,
+    "models": seed_models,
+    "access_policies": seed_access_policies,
+}
 
 
 def load_seed_file(settings: Settings, path: Path = SEED_FILE) -> dict[str, Any]:

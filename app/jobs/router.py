@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, HTTPException, Query, status
+from sqlalchemy import select
+
+from app.api.deps import CurrentUser, SessionDep, StorageDep
+from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, paginate
+from app.jobs import service
+from app.jobs.models import Job, JobStatus
+from app.jobs.schemas import JobPublic
+from app.jobs.submit import present
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+_STATUS_PATTERN = "^(" + "|".join(JobStatus.ALL) + ")$"
+
+
+def owned_job_or_404(session: SessionDep, user: CurrentUser, job_id: uuid.UUID) -> Job:
+    job = service.get_owned_job(session, owner_id=user.id, job_id=job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "job not found")
+    return job
+
+
+@router.get("", response_model=Page[JobPublic])
+def list_jobs(
+    session: SessionDep,
+    storage: StorageDep,
+    user: CurrentUser,
+    status_filter: str | None = Query(None, alias="status", pattern=_STATUS_PATTERN),
+    kind: str | None = Query(None, pattern="^(inpaint|locate)$"),
+    cursor: str | None = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+) -> Page[JobPublic]:
+    query = select(Job).where(Job.owner_id == user.id)
+    if status_filter:
+        query = query.where(Job.status == status_filter)
+    if kind:
+        query = query.where(Job.kind == kind)
+    rows, next_cursor = paginate(session, query, Job, cursor=cursor, limit=limit)
+    return Page(items=[present(session, storage, job) for job in rows], next_cursor=next_cursor)
+
+
+@router.get("/{job_id}", response_model=JobPublic)
+def get_job(job_id: uuid.UUID, session: SessionDep, storage: StorageDep, user: CurrentUser) -> JobPublic:
+    return present(session, storage, owned_job_or_404(session, user, job_id))
+
+
+@router.post("/{job_id}/cancel", response_model=JobPublic)
+def cancel_job(job_id: uuid.UUID, session: SessionDep, storage: StorageDep, user: CurrentUser) -> JobPublic:
+    job = owned_job_or_404(session, user, job_id)
+    if not service.cancel(session, job_id=job.id):
+        session.refresh(job)
+        raise HTTPException(status.HTTP_409_CONFLICT, f"the job has already finished ({job.status})")
+    session.refresh(job)
+    return present(session, storage, job)

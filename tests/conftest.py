@@ -1,0 +1,206 @@
+"""Test set-up: every database test runs on SQLite and on a real PostgreSQL.
+
+PostgreSQL is found at ``TEST_PG_URL`` (default: the machine's 127.0.0.1:5432, trust auth).
+Each run makes its own database and drops it at the end. When PostgreSQL cannot be reached
+its tests are skipped, except under ``CI=true``, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Before anything imports the app: no dev.env, no real AWS credentials, local mode.
+os.environ.update(
+    {
+        "ENV_PATH": "/nonexistent/test.env",
+        "APP_MODE": "local",
+        "JWT_SECRET": "test-jwt-secret",
+        "ADMIN_EMAIL": "admin@example.com",
+        "ADMIN_PASSWORD": "admin-password-for-tests",
+        "PUBLIC_BASE_URL": "http://testserver",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "LOCAL_WORKERS": "2",
+    }
+)
+for _name in ("DATABASE_URL", "PG_HOST", "S3_BUCKET", "JOB_QUEUE_URL", "HF_ENDPOINT_URL", "HF_TOKEN", "AWS_PROFILE"):
+    os.environ.pop(_name, None)
+
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+TEST_PG_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+# --- no traffic but loopback ------------------------------------------------------------
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self: socket.socket, address: object) -> object:
+    if isinstance(address, tuple) and self.family in (socket.AF_INET, socket.AF_INET6):
+        host = str(address[0])
+        if not (host.startswith("127.") or host in {"::1", "localhost"}):
+            raise OSError(f"tests may only reach loopback, not {host}")
+    return _real_connect(self, address)
+
+
+socket.socket.connect = _loopback_only  # type: ignore[method-assign]
+
+
+def reset_app_state() -> None:
+    """Make the app re-read settings and rebuild its engine, storage and clients."""
+    from app.core import aws
+    from app.core.config import get_settings
+    from app.core.db import reset_engine
+    from app.storage import get_storage
+
+    get_settings.cache_clear()
+    get_storage.cache_clear()
+    aws.reset()
+    reset_engine()
+
+
+def _create_pg_database() -> str:
+    admin_url = make_url(TEST_PG_URL)
+    name = f"inpaint_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return admin_url.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_pg_database(url: str) -> None:
+    name = make_url(url).database
+    engine = create_engine(make_url(TEST_PG_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
+
+
+def pg_available() -> str | None:
+    """None when PostgreSQL answers, else the reason it does not."""
+    try:
+        engine = create_engine(make_url(TEST_PG_URL), connect_args={"connect_timeout": 3})
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        return f"PostgreSQL at {make_url(TEST_PG_URL).render_as_string()} is unreachable: {exc}"
+    return None
+
+
+def require_pg() -> None:
+    reason = pg_available()
+    if reason:
+        if IN_CI:
+            pytest.fail(f"CI=true: {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated, empty database of each kind; the app's settings point at it."""
+    if request.param == "postgresql":
+        require_pg()
+        url = _create_pg_database()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.db'}"
+    os.environ["DATABASE_URL"] = url
+    os.environ["STORAGE_DIR"] = str(tmp_path_factory.mktemp("images"))
+    reset_app_state()
+    from app.core.migrate import upgrade
+
+    upgrade()
+    yield url
+    reset_app_state()
+    os.environ.pop("DATABASE_URL", None)
+    if request.param == "postgresql":
+        _drop_pg_database(url)
+
+
+def _truncate_all() -> None:
+    from app.core.db import get_engine
+    from app.db.all_models import Base
+
+    engine = get_engine()
+    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(text(f'DELETE FROM "{table}"'))
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Session]:
+    """A session on the test database; every table is emptied after the test."""
+    reset_app_state()
+    from app.core.db import new_session
+
+    session = new_session()
+    try:
+        yield session
+    finally:
+        session.close()
+        _truncate_all()
+        reset_app_state()
+
+
+@pytest.fixture
+def settings(db: Session):  # noqa: ANN201 - the app's Settings
+    from app.core.config import get_settings
+
+    return get_settings()
+
+
+@pytest.fixture
+def app(db: Session):  # noqa: ANN201 - a FastAPI app on the test database
+    from app.main import create_app
+
+    return create_app()
+
+
+@pytest.fixture
+def client(app):  # noqa: ANN001, ANN201
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, base_url="http://testserver") as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def user(db: Session):  # noqa: ANN201
+    from tests.factories import create_user
+
+    return create_user(db)
+
+
+@pytest.fixture
+def user_headers(client, user) -> dict[str, str]:  # noqa: ANN001
+    from tests.factories import auth_headers
+
+    return auth_headers(client, user)
+
+
+@pytest.fixture
+def images_dir() -> Path:
+    from app.core.config import get_settings
+
+    return Path(get_settings().storage_dir)

@@ -19,6 +19,9 @@ def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
     settings = get_settings()
     configure_logging(settings.log_level)
     event = event or {}
+    from app.core import aws
+
+    aws.forget_secrets()  # a warm container must see a rotated admin password
     try:
         if event.get("migrate"):
             from app.core.migrate import upgrade

@@ -20,7 +20,7 @@ os.environ.update(
     {
         "ENV_PATH": "/nonexistent/test.env",
         "APP_MODE": "local",
-        "JWT_SECRET": "test-jwt-secret",
+        "JWT_SECRET": "test-jwt-secret-that-is-at-least-32-bytes-long",
         "ADMIN_EMAIL": "admin@example.com",
         "ADMIN_PASSWORD": "admin-password-for-tests",
         "PUBLIC_BASE_URL": "http://testserver",
@@ -148,6 +148,13 @@ def _truncate_all() -> None:
                 connection.execute(text(f'DELETE FROM "{table}"'))
 
 
+def _empty_folder(folder: Path) -> None:
+    import shutil
+
+    for child in folder.iterdir():
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
 @pytest.fixture
 def db(database_url: str) -> Iterator[Session]:
     """A session on the test database; every table is emptied after the test."""
@@ -159,7 +166,11 @@ def db(database_url: str) -> Iterator[Session]:
         yield session
     finally:
         session.close()
+        from app.jobs.dispatch import reset_local_dispatcher
+
+        reset_local_dispatcher()  # let in-process jobs finish before the tables go
         _truncate_all()
+        _empty_folder(Path(os.environ["STORAGE_DIR"]))
         reset_app_state()
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import threading
-from functools import cache, lru_cache
+import time
+from functools import cache
 from typing import Any
 
 _lock = threading.Lock()
@@ -25,10 +26,23 @@ def client(service: str) -> Any:
         return boto3.session.Session().client(service, config=config)
 
 
-@lru_cache(maxsize=32)
-def secret_string(secret_arn: str) -> str:
-    """The SecretString of a Secrets Manager secret, fetched once per process."""
-    return client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+SECRET_TTL_SECONDS = 300  # rotated secrets (RDS rotates its master secret) are picked up this soon
+_secrets: dict[str, tuple[str, float]] = {}
+
+
+def secret_string(secret_arn: str, *, max_age: float = SECRET_TTL_SECONDS) -> str:
+    """The SecretString of a Secrets Manager secret, cached for ``max_age`` seconds."""
+    cached = _secrets.get(secret_arn)
+    now = time.monotonic()
+    if cached is not None and now - cached[1] < max_age:
+        return cached[0]
+    value = client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+    _secrets[secret_arn] = (value, now)
+    return value
+
+
+def forget_secrets() -> None:
+    _secrets.clear()
 
 
 def secret_value(secret_arn: str, key: str | None = None) -> str:
@@ -48,4 +62,4 @@ def secret_value(secret_arn: str, key: str | None = None) -> str:
 def reset() -> None:
     """Forget cached clients and secrets (tests switch moto on and off)."""
     client.cache_clear()
-    secret_string.cache_clear()
+    forget_secrets()

@@ -84,6 +84,19 @@ def build_engine(settings: Settings) -> Engine:
             cursor.close()
 
         return engine
+    if settings.db_secret_arn:
+        # Read the (cached, periodically refreshed) secret at each new connection, so a
+        # rotated RDS master password does not lock out a warm container.
+        def _current_password(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+            cparams["password"] = database_password(settings)
+
+        engine = _pg_engine(url, settings)
+        event.listen(engine, "do_connect", _current_password)
+        return engine
+    return _pg_engine(url, settings)
+
+
+def _pg_engine(url: URL, settings: Settings) -> Engine:
     if settings.is_aws:
         # One Lambda container serves one request at a time: one connection is enough, and
         # a frozen container's stale connection is caught by the pre-ping.

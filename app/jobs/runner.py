@@ -58,7 +58,20 @@ def handler_for(kind: str) -> Callable[[JobContext], JobResult]:
     return module.run  # type: ignore[no-any-return]
 
 
-def run_job(job_id: uuid.UUID | str, *, settings: Settings | None = None, storage: Storage | None = None) -> str:
+Redispatch = Callable[[Job, Settings, int], None]
+
+
+def run_job(
+    job_id: uuid.UUID | str,
+    *,
+    settings: Settings | None = None,
+    storage: Storage | None = None,
+    redispatch: Redispatch | None = None,
+) -> str:
+    """Claim and run one job. ``redispatch(job, settings, delay)`` hands a requeued job back
+    (default: the kind's dispatcher; the locator task passes a no-op because it drains the
+    queued jobs itself before it exits)."""
+    redispatch = redispatch or _redispatch
     settings = settings or get_settings()
     storage = storage or get_storage()
     job_id = uuid.UUID(str(job_id))
@@ -87,11 +100,11 @@ def run_job(job_id: uuid.UUID | str, *, settings: Settings | None = None, storag
             return Outcome.FAILED
         except RetryLater as exc:
             session.rollback()
-            return _retry_later(session, job, attempt, exc, settings, log)
+            return _retry_later(session, job, attempt, exc, settings, log, redispatch)
         except Exception as exc:
             session.rollback()
             logger.exception("job raised", extra=log)
-            return _retry_after_error(session, job, attempt, exc, settings, log)
+            return _retry_after_error(session, job, attempt, exc, settings, log, redispatch)
         if result.finalize is not None:
             result.finalize(session)
         if service.finish(session, job_id=job_id, attempt=attempt, output=result.output):
@@ -103,6 +116,7 @@ def run_job(job_id: uuid.UUID | str, *, settings: Settings | None = None, storag
 
 
 def _redispatch(job: Job, settings: Settings, delay_seconds: int) -> None:
+    """Hand a requeued job back to its dispatcher; if that fails the job fails, never hangs."""
     from app.jobs.dispatch import DispatchError, get_dispatcher
 
     try:
@@ -113,7 +127,13 @@ def _redispatch(job: Job, settings: Settings, delay_seconds: int) -> None:
 
 
 def _retry_later(
-    session: Session, job: Job, attempt: int, exc: RetryLater, settings: Settings, log: dict[str, Any]
+    session: Session,
+    job: Job,
+    attempt: int,
+    exc: RetryLater,
+    settings: Settings,
+    log: dict[str, Any],
+    redispatch: Redispatch,
 ) -> str:
     if job.requeues >= settings.job_max_requeues:
         service.fail(
@@ -126,13 +146,19 @@ def _retry_later(
         return Outcome.FAILED
     if not service.requeue(session, job_id=job.id, attempt=attempt, message=exc.message, count_attempt=False):
         return Outcome.DISCARDED
-    _redispatch(job, settings, exc.delay_seconds)
+    redispatch(job, settings, exc.delay_seconds)
     logger.info("job requeued", extra={**log, "delay_seconds": exc.delay_seconds})
     return Outcome.REQUEUED
 
 
 def _retry_after_error(
-    session: Session, job: Job, attempt: int, exc: Exception, settings: Settings, log: dict[str, Any]
+    session: Session,
+    job: Job,
+    attempt: int,
+    exc: Exception,
+    settings: Settings,
+    log: dict[str, Any],
+    redispatch: Redispatch,
 ) -> str:
     reason = f"{type(exc).__name__}: {exc}"
     if attempt >= settings.job_max_attempts:
@@ -152,5 +178,5 @@ def _retry_after_error(
         message=f"attempt {attempt} failed ({reason}); retrying",
     ):
         return Outcome.DISCARDED
-    _redispatch(job, settings, delay_seconds=min(5 * 2**attempt, 300))
+    redispatch(job, settings, min(5 * 2**attempt, 300))
     return Outcome.REQUEUED

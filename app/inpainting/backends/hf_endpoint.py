@@ -112,6 +112,8 @@ class HFEndpointBackend:
     # --- the call ------------------------------------------------------------------------
 
     def inpaint(self, image: Image, mask: Image, params: InpaintParams) -> Image:
+        import httpx
+
         url = self._url_after_wake()
         body = self._body(image, mask, params)
         headers = self._headers()
@@ -120,10 +122,8 @@ class HFEndpointBackend:
             last = attempt == self.max_attempts
             try:
                 response = self._post(url, body, headers)
-            except Exception as exc:
-                if not _is_transport_error(exc):
-                    raise
-                last_problem = f"{type(exc).__name__}"
+            except httpx.TransportError as exc:  # timeouts, refused or reset connections
+                last_problem = type(exc).__name__
                 self._log_attempt(attempt, None, last_problem)
                 if last:
                     raise JobFailed(
@@ -149,7 +149,8 @@ class HFEndpointBackend:
             if status == 429:
                 wait = _retry_after_seconds(response)
                 if last or (wait is not None and wait > self.max_sleep_seconds):
-                    delay = max(math.ceil(wait or 0), self.wake_retry_seconds if wait is None else 1)
+                    # A long Retry-After is waited out in the queue, not in a billed Lambda.
+                    delay = max(1, math.ceil(wait)) if wait is not None else self.wake_retry_seconds
                     raise RetryLater(
                         f"inpainting endpoint is rate limiting requests; the job will be retried in about {delay} s",
                         delay_seconds=delay,
@@ -162,7 +163,9 @@ class HFEndpointBackend:
                 raise JobFailed("endpoint_rejected", _error_message(response))
             last_problem = f"HTTP {status}: {_error_message(response)}"
             if last:
-                raise JobFailed("endpoint_error", f"the inpainting endpoint failed {attempt} times; last: {last_problem}")
+                raise JobFailed(
+                    "endpoint_error", f"the inpainting endpoint failed {attempt} times; last: {last_problem}"
+                )
             self._sleep(self._backoff(attempt))
         raise AssertionError("unreachable")  # the loop always returns or raises
 
@@ -268,7 +271,7 @@ def _decode_png(response: httpx.Response) -> Image:
         with PILImage.open(io.BytesIO(response.content)) as result:
             result.load()
             return result.convert("RGB")
-    except Exception as exc:
+    except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError) as exc:
         raise JobFailed(
             "bad_endpoint_response",
             f"the inpainting endpoint answered 200 with a body that is not an image "
@@ -302,10 +305,3 @@ def _retry_after_seconds(response: httpx.Response) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-def _is_transport_error(exc: Exception) -> bool:
-    import httpx
-
-    # TimeoutException and NetworkError (connect refused, reset) are both TransportErrors.
-    return isinstance(exc, httpx.TransportError)

@@ -1,0 +1,27 @@
+"""Inpainting backends by name, as the models registry refers to them."""
+
+from __future__ import annotations
+
+from app.core.config import Settings
+from app.inpainting.backends.base import InpaintingBackend, InpaintParams
+
+__all__ = ["BACKEND_NAMES", "InpaintParams", "InpaintingBackend", "UnknownBackend", "get_backend"]
+
+BACKEND_NAMES = ("opencv", "hf-endpoint")
+
+
+class UnknownBackend(LookupError):
+    pass
+
+
+def get_backend(name: str, settings: Settings) -> InpaintingBackend:
+    # Imported here so the API process never loads a backend it does not call.
+    if name == "opencv":
+        from app.inpainting.backends.opencv import OpenCVBackend
+
+        return OpenCVBackend()
+    if name == "hf-endpoint":
+        from app.inpainting.backends.hf_endpoint import HFEndpointBackend
+
+        return HFEndpointBackend.from_settings(settings)
+    raise UnknownBackend(f"unknown inpainting backend {name!r}; known: {', '.join(BACKEND_NAMES)}")

@@ -1,0 +1,100 @@
+from tests.factories import DEFAULT_PASSWORD, auth_headers, create_user, token_for
+
+
+def test_token_and_me(client, user):
+    headers = auth_headers(client, user)
+    response = client.get("/v1/users/me", headers=headers)
+    assert response.status_code == 200
+    assert response.json()["email"] == user.email
+    assert "hashed_password" not in response.json()
+
+
+def test_wrong_password_and_unknown_user_are_401(client, user):
+    for username, password in [(user.email, "wrong password"), ("nobody@example.com", DEFAULT_PASSWORD)]:
+        response = client.post("/v1/auth/token", data={"username": username, "password": password})
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_every_route_but_health_and_docs_needs_auth(client, app):
+    open_paths = {"/health", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect", "/v1/auth/token"}
+    for route in app.routes:
+        path = getattr(route, "path", "")
+        if path in open_paths or path.startswith("/files/"):
+            continue
+        for method in getattr(route, "methods", set()) - {"HEAD", "OPTIONS"}:
+            concrete = path.replace("{image_id}", "00000000-0000-0000-0000-000000000000")
+            concrete = concrete.replace("{job_id}", "00000000-0000-0000-0000-000000000000")
+            concrete = concrete.replace("{key_id}", "00000000-0000-0000-0000-000000000000")
+            response = client.request(method, concrete)
+            assert response.status_code == 401, (method, path, response.status_code)
+
+
+def test_garbage_and_expired_tokens_are_401(client, user, settings):
+    from app.core.security import create_access_token
+
+    expired, _ = create_access_token(subject=str(user.id), secret=settings.jwt_secret.get_secret_value(), minutes=-1)
+    for credential in ["not-a-token", expired, "ipk_not-a-real-key"]:
+        response = client.get("/v1/users/me", headers={"Authorization": f"Bearer {credential}"})
+        assert response.status_code == 401
+
+
+def test_api_key_lifecycle(client, user, db):
+    headers = auth_headers(client, user)
+    created = client.post("/v1/api-keys", json={"name": "laptop"}, headers=headers)
+    assert created.status_code == 201
+    key = created.json()["key"]
+    assert key.startswith("ipk_")
+    key_headers = {"Authorization": f"Bearer {key}"}
+    assert client.get("/v1/users/me", headers=key_headers).json()["id"] == str(user.id)
+
+    listed = client.get("/v1/api-keys", headers=headers).json()
+    assert [item["name"] for item in listed] == ["laptop"]
+    assert "key" not in listed[0]  # shown once only
+
+    from app.users.models import ApiKey
+
+    stored = db.query(ApiKey).one()
+    assert stored.key_hash != key and key not in stored.key_hash  # only the hash is kept
+
+    assert client.delete(f"/v1/api-keys/{created.json()['id']}", headers=headers).status_code == 204
+    assert client.get("/v1/users/me", headers=key_headers).status_code == 401
+
+
+def test_another_users_api_key_is_404(client, db, user):
+    other = create_user(db)
+    key_id = client.post("/v1/api-keys", json={"name": "x"}, headers=auth_headers(client, other)).json()["id"]
+    response = client.delete(f"/v1/api-keys/{key_id}", headers=auth_headers(client, user))
+    assert response.status_code == 404
+
+
+def test_admin_creates_and_lists_users(client, db, user):
+    admin = create_user(db, is_admin=True)
+    admin_headers = auth_headers(client, admin)
+    response = client.post("/v1/users", json={"email": "New@Example.com", "password": "long enough pw"},
+                           headers=admin_headers)
+    assert response.status_code == 201
+    assert response.json()["email"] == "new@example.com"
+    assert token_for(client, "new@example.com", "long enough pw")
+    duplicate = client.post("/v1/users", json={"email": "new@example.com", "password": "long enough pw"},
+                            headers=admin_headers)
+    assert duplicate.status_code == 409
+    page = client.get("/v1/users?limit=2", headers=admin_headers).json()
+    assert len(page["items"]) == 2 and page["next_cursor"]
+    rest = client.get(f"/v1/users?limit=2&cursor={page['next_cursor']}", headers=admin_headers).json()
+    emails = {item["email"] for item in page["items"] + rest["items"]}
+    assert emails == {admin.email, user.email, "new@example.com"}
+
+
+def test_non_admin_cannot_manage_users(client, user):
+    headers = auth_headers(client, user)
+    assert client.get("/v1/users", headers=headers).status_code == 403
+    response = client.post("/v1/users", json={"email": "x@example.com", "password": "long enough pw"}, headers=headers)
+    assert response.status_code == 403
+
+
+def test_bad_input_is_422(client, db):
+    admin = create_user(db, is_admin=True)
+    response = client.post("/v1/users", json={"email": "not-an-email", "password": "short"},
+                           headers=auth_headers(client, admin))
+    assert response.status_code == 422

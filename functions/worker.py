@@ -18,7 +18,8 @@ from app.core.config import get_settings
 from app.core.logging import configure_logging
 from app.jobs.runner import Outcome, run_job
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# Report failures per item even when the whole batch fails, so the response always says which.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class JobAbandoned(Exception):

@@ -175,21 +175,21 @@ def db(database_url: str) -> Iterator[Session]:
 
 
 @pytest.fixture
-def settings(db: Session):  # noqa: ANN201 - the app's Settings
+def settings(db: Session):
     from app.core.config import get_settings
 
     return get_settings()
 
 
 @pytest.fixture
-def app(db: Session):  # noqa: ANN201 - a FastAPI app on the test database
+def app(db: Session):
     from app.main import create_app
 
     return create_app()
 
 
 @pytest.fixture
-def client(app):  # noqa: ANN001, ANN201
+def client(app):
     from fastapi.testclient import TestClient
 
     with TestClient(app, base_url="http://testserver") as test_client:
@@ -197,14 +197,14 @@ def client(app):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def user(db: Session):  # noqa: ANN201
+def user(db: Session):
     from tests.factories import create_user
 
     return create_user(db)
 
 
 @pytest.fixture
-def user_headers(client, user) -> dict[str, str]:  # noqa: ANN001
+def user_headers(client, user) -> dict[str, str]:
     from tests.factories import auth_headers
 
     return auth_headers(client, user)

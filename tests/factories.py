@@ -14,10 +14,12 @@ from app.users.service import create_user as _create_user
 DEFAULT_PASSWORD = "correct horse battery staple"
 
 
-def create_user(session: Session, *, email: str | None = None, password: str = DEFAULT_PASSWORD,
-                is_admin: bool = False) -> User:
-    user = _create_user(session, email=email or f"user-{uuid.uuid4().hex[:8]}@example.com", password=password,
-                        is_admin=is_admin)
+def create_user(
+    session: Session, *, email: str | None = None, password: str = DEFAULT_PASSWORD, is_admin: bool = False
+) -> User:
+    user = _create_user(
+        session, email=email or f"user-{uuid.uuid4().hex[:8]}@example.com", password=password, is_admin=is_admin
+    )
     session.commit()
     user.plain_password = password  # type: ignore[attr-defined]  # for auth_headers
     return user
@@ -34,8 +36,9 @@ def auth_headers(client: Any, user: User) -> dict[str, str]:
     return {"Authorization": f"Bearer {token_for(client, user.email, password)}"}
 
 
-def png_bytes(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 30, 30),
-              fmt: str = "PNG", **save: Any) -> bytes:
+def png_bytes(
+    width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 30, 30), fmt: str = "PNG", **save: Any
+) -> bytes:
     from PIL import Image
 
     buffer = io.BytesIO()
@@ -43,9 +46,13 @@ def png_bytes(width: int = 64, height: int = 48, color: tuple[int, int, int] = (
     return buffer.getvalue()
 
 
-def upload_image(client: Any, headers: dict[str, str], data: bytes | None = None,
-                 filename: str = "photo.png", content_type: str = "image/png") -> dict[str, Any]:
-    response = client.post("/v1/images", headers=headers,
-                           files={"file": (filename, data or png_bytes(), content_type)})
+def upload_image(
+    client: Any,
+    headers: dict[str, str],
+    data: bytes | None = None,
+    filename: str = "photo.png",
+    content_type: str = "image/png",
+) -> dict[str, Any]:
+    response = client.post("/v1/images", headers=headers, files={"file": (filename, data or png_bytes(), content_type)})
     assert response.status_code == 201, response.text
     return response.json()

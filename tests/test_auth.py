@@ -71,13 +71,15 @@ def test_another_users_api_key_is_404(client, db, user):
 def test_admin_creates_and_lists_users(client, db, user):
     admin = create_user(db, is_admin=True)
     admin_headers = auth_headers(client, admin)
-    response = client.post("/v1/users", json={"email": "New@Example.com", "password": "long enough pw"},
-                           headers=admin_headers)
+    response = client.post(
+        "/v1/users", json={"email": "New@Example.com", "password": "long enough pw"}, headers=admin_headers
+    )
     assert response.status_code == 201
     assert response.json()["email"] == "new@example.com"
     assert token_for(client, "new@example.com", "long enough pw")
-    duplicate = client.post("/v1/users", json={"email": "new@example.com", "password": "long enough pw"},
-                            headers=admin_headers)
+    duplicate = client.post(
+        "/v1/users", json={"email": "new@example.com", "password": "long enough pw"}, headers=admin_headers
+    )
     assert duplicate.status_code == 409
     page = client.get("/v1/users?limit=2", headers=admin_headers).json()
     assert len(page["items"]) == 2 and page["next_cursor"]
@@ -95,6 +97,7 @@ def test_non_admin_cannot_manage_users(client, user):
 
 def test_bad_input_is_422(client, db):
     admin = create_user(db, is_admin=True)
-    response = client.post("/v1/users", json={"email": "not-an-email", "password": "short"},
-                           headers=auth_headers(client, admin))
+    response = client.post(
+        "/v1/users", json={"email": "not-an-email", "password": "short"}, headers=auth_headers(client, admin)
+    )
     assert response.status_code == 422

@@ -43,7 +43,9 @@ def test_exif_orientation_is_applied(client, user_headers):
 
 
 def test_not_an_image_is_415_and_nothing_stored(client, user_headers, db, images_dir):
-    response = client.post("/v1/images", headers=user_headers, files={"file": ("a.png", b"hello, not a png", "image/png")})
+    response = client.post(
+        "/v1/images", headers=user_headers, files={"file": ("a.png", b"hello, not a png", "image/png")}
+    )
     assert response.status_code == 415
     assert "not an image" in response.json()["detail"]
     gif = io.BytesIO()
@@ -60,7 +62,9 @@ def test_too_large_is_413_and_nothing_stored(client, user_headers, db, images_di
     buffer = io.BytesIO()
     noisy.save(buffer, format="PNG")
     assert len(buffer.getvalue()) > 2000
-    response = client.post("/v1/images", headers=user_headers, files={"file": ("n.png", buffer.getvalue(), "image/png")})
+    response = client.post(
+        "/v1/images", headers=user_headers, files={"file": ("n.png", buffer.getvalue(), "image/png")}
+    )
     assert response.status_code == 413
     assert image_rows(db) == [] and stored_files(images_dir) == []
 
@@ -85,7 +89,9 @@ def test_decompression_bomb_is_refused_without_decoding(client, user_headers, db
 
 def test_truncated_image_is_422(client, user_headers, db):
     data = png_bytes(200, 200, color=(1, 2, 3), fmt="JPEG")
-    response = client.post("/v1/images", headers=user_headers, files={"file": ("t.jpg", data[: len(data) // 2], "image/jpeg")})
+    response = client.post(
+        "/v1/images", headers=user_headers, files={"file": ("t.jpg", data[: len(data) // 2], "image/jpeg")}
+    )
     assert response.status_code in (415, 422)
     assert image_rows(db) == []
 
@@ -132,26 +138,30 @@ def test_file_links_need_a_valid_signature(client, user_headers):
 
 def test_local_direct_upload_flow(client, user_headers, db, images_dir):
     data = png_bytes(50, 40, fmt="PNG")
-    started = client.post("/v1/images/uploads", json={"content_type": "image/png", "bytes": len(data)},
-                          headers=user_headers)
+    started = client.post(
+        "/v1/images/uploads", json={"content_type": "image/png", "bytes": len(data)}, headers=user_headers
+    )
     assert started.status_code == 201
     body = started.json()
     assert body["image"]["status"] == "pending_upload" and body["upload"]["method"] == "PUT"
-    put = client.put(body["upload"]["url"].removeprefix("http://testserver"), content=data,
-                     headers=body["upload"]["headers"])
+    put = client.put(
+        body["upload"]["url"].removeprefix("http://testserver"), content=data, headers=body["upload"]["headers"]
+    )
     assert put.status_code == 204
     done = client.post(f"/v1/images/{body['image']['id']}/complete", headers=user_headers)
     assert done.status_code == 200
     assert (done.json()["status"], done.json()["width"], done.json()["height"]) == ("ready", 50, 40)
     # the temporary upload object is gone; only the image remains
-    assert [p.parent.name for p in stored_files(images_dir)] == [done.json()["id"][:0] or p.parent.name
-                                                                 for p in stored_files(images_dir)]
+    assert [p.parent.name for p in stored_files(images_dir)] == [
+        done.json()["id"][:0] or p.parent.name for p in stored_files(images_dir)
+    ]
     assert not any("uploads" in p.parts for p in stored_files(images_dir))
 
 
 def test_direct_upload_of_a_non_image_leaves_nothing(client, user_headers, db, images_dir):
-    started = client.post("/v1/images/uploads", json={"content_type": "image/png", "bytes": 10},
-                          headers=user_headers).json()
+    started = client.post(
+        "/v1/images/uploads", json={"content_type": "image/png", "bytes": 10}, headers=user_headers
+    ).json()
     client.put(started["upload"]["url"].removeprefix("http://testserver"), content=b"0123456789")
     done = client.post(f"/v1/images/{started['image']['id']}/complete", headers=user_headers)
     assert done.status_code == 415
@@ -159,6 +169,7 @@ def test_direct_upload_of_a_non_image_leaves_nothing(client, user_headers, db, i
 
 
 def test_direct_upload_refuses_declared_oversize(client, user_headers):
-    response = client.post("/v1/images/uploads", json={"content_type": "image/png", "bytes": 10**10},
-                           headers=user_headers)
+    response = client.post(
+        "/v1/images/uploads", json={"content_type": "image/png", "bytes": 10**10}, headers=user_headers
+    )
     assert response.status_code == 413

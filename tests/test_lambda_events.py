@@ -37,9 +37,13 @@ def load_event(path: Path, *, token: str, admin_password: str) -> dict:
 
 
 def lambda_context() -> SimpleNamespace:
-    return SimpleNamespace(aws_request_id="test-invocation", function_name="ApiFunction", memory_limit_in_mb=1024,
-                           invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:api",
-                           get_remaining_time_in_millis=lambda: 30000)
+    return SimpleNamespace(
+        aws_request_id="test-invocation",
+        function_name="ApiFunction",
+        memory_limit_in_mb=1024,
+        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:api",
+        get_remaining_time_in_millis=lambda: 30000,
+    )
 
 
 def test_every_api_event_has_an_expectation():

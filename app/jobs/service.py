@@ -37,9 +37,14 @@ def get_by_idempotency_key(session: Session, *, owner_id: uuid.UUID, key: str) -
 
 
 def _cas(session: Session, job_id: uuid.UUID, where: Any, **values: Any) -> bool:
+    """Apply the transition if the row still matches; it commits with the session's pending
+    writes, or everything rolls back together."""
     result = session.execute(update(Job).where(Job.id == job_id, where).values(**values))
-    session.commit()
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        session.commit()
+        return True
+    session.rollback()
+    return False
 
 
 def claim(session: Session, *, job_id: uuid.UUID, lease_seconds: int, max_attempts: int) -> int | None:

@@ -234,8 +234,9 @@ class FakeHubEndpoint:
         return self
 
 
-def named_backend(monkeypatch: pytest.MonkeyPatch, hub: FakeHubEndpoint | Exception, url: str | None,
-                  sleeps: list[float]) -> HFEndpointBackend:
+def named_backend(
+    monkeypatch: pytest.MonkeyPatch, hub: FakeHubEndpoint | Exception, url: str | None, sleeps: list[float]
+) -> HFEndpointBackend:
     seen: list[tuple[str, str | None, str | None]] = []
 
     def fetch(name: str, namespace: str | None, token: str | None) -> FakeHubEndpoint:

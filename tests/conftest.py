@@ -215,3 +215,32 @@ def images_dir() -> Path:
     from app.core.config import get_settings
 
     return Path(get_settings().storage_dir)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A real moto server on 127.0.0.1: for flows where a client talks HTTP to AWS itself
+    (presigned URLs). boto3 reaches it through AWS_ENDPOINT_URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(moto_server: str, monkeypatch: pytest.MonkeyPatch, db: Session) -> Iterator[str]:
+    """The app stores images in a bucket on the moto server."""
+    bucket = f"images-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("S3_BUCKET", bucket)
+    reset_app_state()
+    from app.core import aws
+
+    aws.client("s3").create_bucket(Bucket=bucket)
+    yield bucket
+    monkeypatch.delenv("S3_BUCKET")
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    reset_app_state()

@@ -9,7 +9,9 @@ import numpy as np
 Box = tuple[int, int, int, int]
 
 
-def scene(width: int = 480, height: int = 360, background: str = "plain", seed: int = 3) -> tuple[np.ndarray, list[Box]]:
+def scene(
+    width: int = 480, height: int = 360, background: str = "plain", seed: int = 3
+) -> tuple[np.ndarray, list[Box]]:
     """An RGB image with a filled rectangle, a circle and a triangle; their true boxes
     (x1, y1, x2, y2, x2/y2 exclusive), in that order."""
     import cv2
@@ -40,11 +42,14 @@ def scene(width: int = 480, height: int = 360, background: str = "plain", seed: 
     cv2.circle(image, (cx, cy), r, (40, 60, 200), thickness=-1)
     boxes.append((cx - r, cy - r, cx + r + 1, cy + r + 1))
     # Triangle (green).
-    points = np.array([[round(120 * sx), round(330 * sy)], [round(260 * sx), round(330 * sy)],
-                       [round(190 * sx), round(210 * sy)]], np.int32)
+    points = np.array(
+        [[round(120 * sx), round(330 * sy)], [round(260 * sx), round(330 * sy)], [round(190 * sx), round(210 * sy)]],
+        np.int32,
+    )
     cv2.fillPoly(image, [points], (40, 170, 60))
-    boxes.append((int(points[:, 0].min()), int(points[:, 1].min()), int(points[:, 0].max()) + 1,
-                  int(points[:, 1].max()) + 1))
+    boxes.append(
+        (int(points[:, 0].min()), int(points[:, 1].min()), int(points[:, 0].max()) + 1, int(points[:, 1].max()) + 1)
+    )
     if background != "plain":  # the objects are as noisy as the background
         noise = rng.normal(0, 10, size=image.shape)
         image = np.clip(image.astype(np.float32) + noise, 0, 255).astype(np.uint8)

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import JSONResponse
+
+from app.api.deps import CurrentUser, SessionDep, SettingsDep, StorageDep
+from app.images.models import ImageStatus
+from app.images.router import owned_image_or_404
+from app.inpainting import service
+from app.inpainting.masks import MaskError
+from app.inpainting.schemas import InpaintingCreate
+from app.jobs.schemas import JobPublic
+from app.jobs.submit import IdempotencyKey, Prefer, resolve_model_or_422, submit_job
+
+router = APIRouter(prefix="/inpaintings", tags=["inpaintings"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobPublic,
+    responses={
+        404: {"description": "The image is not yours or does not exist."},
+        409: {"description": "The image's upload is not complete, or the Idempotency-Key was used for another body."},
+        422: {"description": "Invalid request or mask (empty, out of bounds, not a PNG, another size)."},
+        429: {"description": "Quota used up; see Retry-After."},
+    },
+)
+def create_inpainting(
+    body: InpaintingCreate,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    storage: StorageDep,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
+    prefer: Prefer = None,
+) -> JSONResponse:
+    """Regenerate the masked region of an image from a prompt, as a job.
+
+    Answers 202 with the job (poll `GET /v1/jobs/{id}`, or send `Prefer: wait=N`). On success
+    `output` is `{image_id, url}`: a new PNG image at the input's full resolution in which every
+    pixel outside the mask is the input's own. With a `seed`, an identical request reuses the
+    earlier result (`output.cached`).
+    """
+    model = service_model = resolve_model_or_422(session, settings, kind=service.KIND, name=body.model)
+    image = owned_image_or_404(session, user, body.image_id)
+    if image.status != ImageStatus.READY:
+        raise HTTPException(status.HTTP_409_CONFLICT, "the image's upload has not been completed")
+    try:
+        mask = service.prepare_mask(session, storage, owner_id=user.id, image=image, spec=body.mask)
+    except MaskError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, exc.message) from exc
+    params = service.resolve_params(body, service_model)
+    key = service.cache_key(image_sha256=image.sha256, mask_sha256=mask.sha256, params=params, model=model.name)
+    job_input = service.job_input(image, mask, params, body.mask)
+    return submit_job(
+        request=request,
+        session=session,
+        settings=settings,
+        user=user,
+        kind=service.KIND,
+        model=model,
+        request_body=body.model_dump(mode="json"),
+        idempotency_key=idempotency_key,
+        prefer=prefer,
+        build_input=lambda _job_id: job_input,
+        cache_key=key,
+        completed=lambda job: service.cached_output(session, owner_id=user.id, key=job.cache_key),
+    )

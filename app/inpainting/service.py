@@ -1,0 +1,145 @@
+"""Inpainting requests before they become jobs: the mask, the parameters, the result cache.
+
+Runs in the API process: Pillow is imported inside the functions, on the first request that
+needs it, never at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.catalog.models import MLModel
+from app.images.models import Image, ImageStatus
+from app.images.service import get_owned_image
+from app.inpainting.backends.base import DEFAULT_GUIDANCE, DEFAULT_STEPS, InpaintParams
+from app.inpainting.masks import MaskError, build_mask, mask_from_png_bytes
+from app.inpainting.schemas import InpaintingCreate, MaskSpec
+from app.jobs.models import Job, JobStatus
+from app.jobs.service import canonical_hash
+from app.storage import Storage
+
+KIND = "inpaint"
+# Part of every cache key: a change to cropping, feathering or paste-back must not serve
+# results made by the old pipeline.
+PIPELINE_VERSION = "highres-v1"
+
+
+@dataclass(frozen=True)
+class PreparedMask:
+    key: str  # where the normalised mask PNG is stored
+    sha256: str  # of its pixels, so equal masks given as boxes or as a PNG hash alike
+    source: str
+
+
+def prepare_mask(session: Session, storage: Storage, *, owner_id: uuid.UUID, image: Image, spec: MaskSpec) -> PreparedMask:
+    """Build and check the mask against the image (``MaskError`` → 422), then store it.
+
+    Checked here, in the request, so a bad mask is refused before any job exists. Stored
+    under its own hash: a retried or duplicate request writes the same object, and a request
+    refused later (quota) leaves at most a file the next identical request reuses.
+    """
+    assert image.width and image.height
+    size = (image.width, image.height)
+    if spec.detection_ids:
+        raise MaskError("masks from detection_ids are not available yet: use boxes, png_base64 or image_id")
+    if spec.image_id:
+        source = "image_id"
+        mask_row = get_owned_image(session, owner_id=owner_id, image_id=spec.image_id)
+        if mask_row is None or mask_row.status != ImageStatus.READY:
+            raise MaskError(f"mask image {spec.image_id} not found")
+        if mask_row.format != "PNG":
+            raise MaskError(f"mask must be a PNG (lossless), not {mask_row.format}")
+        mask = mask_from_png_bytes(size, storage.get(mask_row.storage_key))
+    else:
+        source = "boxes" if spec.boxes else "png_base64"
+        mask = build_mask(size, boxes=spec.boxes, png_base64=spec.png_base64)
+
+    digest = hashlib.sha256(f"{size[0]}x{size[1]}:".encode())
+    digest.update(mask.tobytes())
+    sha256 = digest.hexdigest()
+    key = f"masks/{owner_id}/{sha256}.png"
+    if storage.size(key) is None:
+        import io
+
+        buffer = io.BytesIO()
+        mask.save(buffer, format="PNG")
+        storage.put(key, buffer.getvalue(), "image/png")
+    return PreparedMask(key=key, sha256=sha256, source=source)
+
+
+def resolve_params(body: InpaintingCreate, model: MLModel) -> InpaintParams:
+    """The request's values, else the model's defaults, else the API's."""
+    defaults: dict[str, Any] = model.defaults or {}
+    steps = body.num_inference_steps
+    guidance = body.guidance_scale
+    return InpaintParams(
+        prompt=body.prompt,
+        negative_prompt=body.negative_prompt,
+        num_inference_steps=steps if steps is not None else int(defaults.get("num_inference_steps", DEFAULT_STEPS)),
+        guidance_scale=guidance if guidance is not None else float(defaults.get("guidance_scale", DEFAULT_GUIDANCE)),
+        seed=body.seed,
+    )
+
+
+def job_input(image: Image, mask: PreparedMask, params: InpaintParams, spec: MaskSpec) -> dict[str, Any]:
+    """What the job runs from. Never the base64 mask itself: it lives in storage."""
+    value: dict[str, Any] = {
+        "image_id": str(image.id),
+        "image_sha256": image.sha256,
+        "mask_key": mask.key,
+        "mask_sha256": mask.sha256,
+        "mask_source": mask.source,
+        **params.as_dict(),
+    }
+    if spec.boxes:
+        value["mask_boxes"] = spec.boxes
+    return value
+
+
+def cache_key(*, image_sha256: str | None, mask_sha256: str, params: InpaintParams, model: str) -> str | None:
+    """sha256 of a canonical form of everything that determines the result; None without a
+    seed, since an unseeded request asks for a new sample every time."""
+    if params.seed is None or not image_sha256:
+        return None
+    return canonical_hash(
+        {
+            "pipeline": PIPELINE_VERSION,
+            "image_sha256": image_sha256,
+            "mask_sha256": mask_sha256,
+            "model": model,
+            **params.as_dict(),
+        }
+    )
+
+
+def cached_output(session: Session, *, owner_id: uuid.UUID, key: str | None) -> dict[str, Any] | None:
+    """The output of this user's latest succeeded identical job, if its image still exists.
+
+    Scoped to the owner: the result is an image of theirs, and another user's output must
+    never be handed out, even for the same input bytes.
+    """
+    if key is None:
+        return None
+    earlier = session.scalar(
+        select(Job)
+        .where(
+            Job.owner_id == owner_id,
+            Job.kind == KIND,
+            Job.cache_key == key,
+            Job.status == JobStatus.SUCCEEDED,
+        )
+        .order_by(Job.completed_at.desc())
+        .limit(1)
+    )
+    if earlier is None or not earlier.output or not earlier.output.get("image_id"):
+        return None
+    image_id = uuid.UUID(str(earlier.output["image_id"]))
+    if get_owned_image(session, owner_id=owner_id, image_id=image_id) is None:
+        return None  # the user deleted that result: make a new one
+    return {"image_id": str(image_id), "cached_from_job_id": str(earlier.id)}

@@ -43,7 +43,7 @@ def create_inpainting(
     pixel outside the mask is the input's own. With a `seed`, an identical request reuses the
     earlier result (`output.cached`).
     """
-    model = service_model = resolve_model_or_422(session, settings, kind=service.KIND, name=body.model)
+    model = resolve_model_or_422(session, settings, kind=service.KIND, name=body.model)
     image = owned_image_or_404(session, user, body.image_id)
     if image.status != ImageStatus.READY:
         raise HTTPException(status.HTTP_409_CONFLICT, "the image's upload has not been completed")
@@ -51,7 +51,7 @@ def create_inpainting(
         mask = service.prepare_mask(session, storage, owner_id=user.id, image=image, spec=body.mask)
     except MaskError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, exc.message) from exc
-    params = service.resolve_params(body, service_model)
+    params = service.resolve_params(body, model)
     key = service.cache_key(image_sha256=image.sha256, mask_sha256=mask.sha256, params=params, model=model.name)
     job_input = service.job_input(image, mask, params, body.mask)
     return submit_job(

@@ -37,7 +37,9 @@ class PreparedMask:
     source: str
 
 
-def prepare_mask(session: Session, storage: Storage, *, owner_id: uuid.UUID, image: Image, spec: MaskSpec) -> PreparedMask:
+def prepare_mask(
+    session: Session, storage: Storage, *, owner_id: uuid.UUID, image: Image, spec: MaskSpec
+) -> PreparedMask:
     """Build and check the mask against the image (``MaskError`` → 422), then store it.
 
     Checked here, in the request, so a bad mask is refused before any job exists. Stored

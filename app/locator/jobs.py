@@ -50,9 +50,7 @@ def select_detections(
     raw: list[RawDetection], *, score_threshold: float, labels: list[str] | None
 ) -> list[RawDetection]:
     wanted = {label.casefold() for label in labels} if labels else None
-    kept = [
-        d for d in raw if d.score >= score_threshold and (wanted is None or d.label.casefold() in wanted)
-    ]
+    kept = [d for d in raw if d.score >= score_threshold and (wanted is None or d.label.casefold() in wanted)]
     kept.sort(key=lambda d: (-d.score, d.box[1], d.box[0]))
     return kept[:MAX_DETECTIONS]
 

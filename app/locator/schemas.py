@@ -21,8 +21,8 @@ class DetectionCreate(BaseModel):
         None,
         min_length=1,
         max_length=100,
-        description="Keep only these class names (case-insensitive), e.g. [\"person\", \"dog\"]. "
-        "The OpenCV locator labels everything \"object\".",
+        description='Keep only these class names (case-insensitive), e.g. ["person", "dog"]. '
+        'The OpenCV locator labels everything "object".',
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,8 +11,11 @@ from sqlalchemy.orm import Session
 from app.core.security import hash_password, needs_rehash, verify_password
 from app.users.models import User
 
-# Verified against when the email is unknown, so a login takes as long either way.
-_DUMMY_HASH = hash_password("not-a-real-password-only-for-timing")
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so a login takes as long either way.
+    Made on first use: an argon2 hash costs ~200 ms, too much for every cold start."""
+    return hash_password("not-a-real-password-only-for-timing")
 
 
 def normalise_email(email: str) -> str:
@@ -40,7 +44,7 @@ def create_user(
 def authenticate(session: Session, *, email: str, password: str) -> User | None:
     user = get_user_by_email(session, email=email)
     if user is None:
-        verify_password(password, _DUMMY_HASH)
+        verify_password(password, _dummy_hash())
         return None
     if not verify_password(password, user.hashed_password):
         return None

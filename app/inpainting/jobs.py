@@ -1,0 +1,81 @@
+"""The "inpaint" job: what the worker Lambda (or the local pool) runs for each job.
+
+Registered in ``app.jobs.runner.HANDLER_MODULES``. Loads the image and the stored mask, runs
+the high-resolution strategy with the model's backend, stores the result as a new PNG image
+of the same owner. The output's id and storage key derive from the job id, so a retried
+attempt overwrites instead of leaving a second image; the image row commits together with
+the job's success.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.catalog.models import MLModel
+from app.images.models import Image, ImageStatus
+from app.images.service import get_owned_image, storage_key
+from app.inpainting.backends import UnknownBackend, get_backend
+from app.inpainting.backends.base import InpaintParams
+from app.inpainting.highres import encode_png, inpaint_highres, open_image
+from app.inpainting.masks import MaskError, mask_from_png_bytes
+from app.jobs.errors import JobFailed
+from app.jobs.runner import JobContext, JobResult
+
+logger = logging.getLogger(__name__)
+
+_PARAM_FIELDS = ("prompt", "negative_prompt", "num_inference_steps", "guidance_scale", "seed")
+
+
+def output_image_id(job_id: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(job_id, "inpaint-output")
+
+
+def run(ctx: JobContext) -> JobResult:
+    job, spec = ctx.job, ctx.job.input
+    model = ctx.session.scalar(select(MLModel).where(MLModel.name == job.model))
+    if model is None or not model.enabled:
+        raise JobFailed("model_unavailable", f"model {job.model!r} is not available any more")
+    try:
+        backend = get_backend(model.backend, ctx.settings)
+    except UnknownBackend as exc:
+        raise JobFailed("model_unavailable", str(exc)) from exc
+
+    source = get_owned_image(ctx.session, owner_id=job.owner_id, image_id=uuid.UUID(spec["image_id"]))
+    if source is None or source.status != ImageStatus.READY:
+        raise JobFailed("image_not_found", "the input image was deleted before the job ran")
+    image = open_image(ctx.storage.get(source.storage_key))
+    try:
+        mask = mask_from_png_bytes(image.size, ctx.storage.get(spec["mask_key"]))
+    except MaskError as exc:
+        raise JobFailed("invalid_mask", exc.message) from exc
+
+    params = InpaintParams(**{name: spec.get(name) for name in _PARAM_FIELDS if name in spec})
+    result = inpaint_highres(image, mask, backend, params, in_place=True)
+    width, height = result.image.size
+    data = encode_png(result.image)
+    del image, mask, result  # the full-resolution buffers, before the upload
+
+    image_id = output_image_id(job.id)
+    key = storage_key(job.owner_id, image_id, "PNG")
+    ctx.storage.put(key, data, "image/png")
+    size, sha256 = len(data), hashlib.sha256(data).hexdigest()
+    del data
+    logger.info("inpainting stored", extra={"job_id": str(job.id), "bytes": size, "backend": backend.name})
+
+    def finalize(session: Session) -> None:
+        row = session.get(Image, image_id) or Image(id=image_id, owner_id=job.owner_id)
+        row.status = ImageStatus.READY
+        row.storage_key = key
+        row.format = "PNG"
+        row.content_type = "image/png"
+        row.width, row.height = width, height
+        row.bytes = size
+        row.sha256 = sha256
+        session.add(row)
+
+    return JobResult(output={"image_id": str(image_id)}, finalize=finalize)

@@ -1,6 +1,6 @@
 """The locator's ECS GPU task: ``python -m functions.locator_task <job ids...>``.
 
-Job ids come from the arguments, else from the ``JOB_IDS`` environment variable (a comma
+Job ids come from the arguments and from the ``JOB_IDS`` environment variable (a comma
 list; the API's RunTask override sets it). Each job runs through ``app.jobs.runner.run_job``
 (the same code as everywhere); predictors are cached per model, so the model loads once for
 the whole task. A job that raises fails (after its attempts) with the reason, and the task
@@ -31,7 +31,12 @@ KIND = "locate"
 
 
 def job_ids_from(argv: list[str], environ: dict[str, str] | os._Environ[str]) -> list[uuid.UUID]:
-    raw = [part for arg in argv for part in arg.split(",")] if argv else environ.get("JOB_IDS", "").split(",")
+    """Job ids from the arguments and from ``JOB_IDS`` (both; in that order, without repeats).
+
+    Arguments that are not ids are skipped, so an ECS ``command`` that repeats the image's
+    own command (``python -m functions.locator_task``) does no harm.
+    """
+    raw = [part for arg in argv for part in arg.split(",")] + environ.get("JOB_IDS", "").split(",")
     ids: list[uuid.UUID] = []
     for value in (item.strip() for item in raw):
         if not value:
@@ -39,7 +44,7 @@ def job_ids_from(argv: list[str], environ: dict[str, str] | os._Environ[str]) ->
         try:
             job_id = uuid.UUID(value)
         except ValueError:
-            logger.error("ignoring an invalid job id", extra={"value": value[:64]})
+            logger.warning("ignoring an argument that is not a job id", extra={"value": value[:64]})
             continue
         if job_id not in ids:
             ids.append(job_id)

@@ -28,9 +28,9 @@ mkdir -p "$LAMBDA_BASE_CACHE"
 ensure_container_tools
 RIE="$(find_rie)"
 
-rootfs_key="$(printf '%s|%s|minbase|%s' "$SUITE" "$INCLUDE" "v1" | sha256sum | cut -c1-16)"
+rootfs_key="$(printf '%s|%s|minbase|%s' "$SUITE" "$INCLUDE" "v2" | sha256sum | cut -c1-16)"
 image_key="$( { echo "$rootfs_key" "$AWSLAMBDARIC_VERSION"; cat "$LAMBDA_BASE_DIR"/Containerfile \
-  "$LAMBDA_BASE_DIR"/lambda-entrypoint.sh "$LAMBDA_BASE_DIR"/bootstrap; sha256sum <"$RIE"; } | sha256sum | cut -c1-16)"
+  "$LAMBDA_BASE_DIR"/lambda-entrypoint.sh "$LAMBDA_BASE_DIR"/bootstrap; sha256sum <"$RIE"; cat /usr/local/share/ca-certificates/*.crt 2>/dev/null || true; } | sha256sum | cut -c1-16)"
 
 if [ "${FORCE_REBUILD:-0}" != 1 ] && pm image exists "$LAMBDA_BASE_IMAGE" \
    && [ "$(pm image inspect --format '{{index .Labels "inpaint.lambda-base.key"}}' "$LAMBDA_BASE_IMAGE")" = "$image_key" ]; then
@@ -54,12 +54,14 @@ if [ ! -s "$tarball" ] || [ "${FORCE_REBUILD:-0}" = 1 ]; then
          "$work/rootfs"/usr/share/doc/* "$work/rootfs"/usr/share/man/* "$work/rootfs"/usr/share/info/* \
          "$work/rootfs"/usr/share/locale/* "$work/rootfs"/var/log/*.log "$work/rootfs"/var/log/apt/* \
          "$work/rootfs"/var/cache/debconf/*-old "$work/rootfs"/tmp/* "$work/rootfs"/root/.cache
-  find "$work/rootfs/usr/lib/python3" "$work/rootfs/usr/lib/python3.11" -name __pycache__ -prune -exec rm -rf {} + 2>/dev/null || true
+  # (the stdlib's __pycache__ stays: Lambda's file system is read-only, so byte code that is
+  # not in the image is recompiled on every cold start)
   # sources.list for anyone who apt-gets in a derived image
   printf 'deb %s %s main\ndeb %s %s-updates main\ndeb http://deb.debian.org/debian-security %s-security main\n' \
     "$MIRROR" "$SUITE" "$MIRROR" "$SUITE" "$SUITE" >"$work/rootfs/etc/apt/sources.list"
   tar --numeric-owner --xattrs -C "$work/rootfs" -cf "$tarball.tmp" .
   mv "$tarball.tmp" "$tarball"
+  find "$LAMBDA_BASE_CACHE" -maxdepth 1 -name 'rootfs-*.tar' ! -path "$tarball" -delete  # stale keys
   rm -rf "$work"; trap - EXIT
   log "rootfs tarball $(du -h "$tarball" | cut -f1) cached at $tarball"
 else
@@ -79,6 +81,8 @@ ctx="$(mktemp -d)"
 trap 'rm -rf "$ctx"' EXIT
 cp "$LAMBDA_BASE_DIR"/Containerfile "$LAMBDA_BASE_DIR"/lambda-entrypoint.sh "$LAMBDA_BASE_DIR"/bootstrap "$ctx"/
 cp "$RIE" "$ctx/aws-lambda-rie"
+mkdir -p "$ctx/local-ca"
+cp /usr/local/share/ca-certificates/*.crt "$ctx/local-ca/" 2>/dev/null || true
 log "podman build $LAMBDA_BASE_IMAGE"
 pm build --network=host --pull=never \
   --build-arg ROOTFS_IMAGE="$ROOTFS_IMAGE" --build-arg AWSLAMBDARIC_VERSION="$AWSLAMBDARIC_VERSION" \

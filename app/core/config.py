@@ -127,9 +127,11 @@ class Settings(BaseSettings):
     hf_connect_timeout: float = 10.0
     # Must exceed HF_SCALE_UP_TIMEOUT plus one inference: the endpoint's proxy holds a request
     # for up to that long while a scaled-to-zero replica starts.
-    hf_read_timeout: float = 150.0
-    hf_scale_up_timeout: int = 90  # sent as X-Scale-Up-Timeout
+    hf_read_timeout: float = 80.0
+    hf_scale_up_timeout: int = 45  # sent as X-Scale-Up-Timeout
     hf_max_attempts: int = 3  # tries per job run for 503/429/5xx/timeouts before giving up
+    # All tries of one run; stays below the worker Lambda's Timeout (300 s) with room to spare.
+    hf_call_budget_seconds: float = 240.0
     hf_wake_retry_seconds: int = 60  # how long a job waits in the queue while the endpoint wakes
 
     # --- locator (ECS GPU task) ---------------------------------------------------------

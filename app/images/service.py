@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import uuid
+import warnings
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -50,7 +51,11 @@ def check_image(data: bytes, *, max_bytes: int, max_pixels: int) -> CheckedImage
     if not data:
         raise ImageRejected(415, "empty file: expected a PNG, JPEG or WebP image")
     try:
-        with PILImage.open(io.BytesIO(data)) as image:
+        with warnings.catch_warnings():
+            # Pillow warns about big images on open; the pixel limit below decides instead.
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+            opened = PILImage.open(io.BytesIO(data))
+        with opened as image:
             if image.format not in CONTENT_TYPES:
                 raise ImageRejected(415, f"unsupported image format {image.format}: expected PNG, JPEG or WebP")
             width, height = image.size

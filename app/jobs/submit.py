@@ -116,6 +116,7 @@ def submit_job(
     if cached_output is not None:
         service.claim(session, job_id=job.id, lease_seconds=settings.job_lease_seconds, max_attempts=1)
         service.finish(session, job_id=job.id, attempt=1, output={**cached_output, "cached": True})
+        session.refresh(job)
     else:
         try:
             ref = get_dispatcher(kind, settings).dispatch(job.id)

@@ -42,12 +42,14 @@ ensure_container_tools() {
   _pick_storage_driver
 }
 
-# PODMAN_STORAGE_DRIVER: overlay where the kernel/filesystem allow it (seen on this
-# machine: ext4 root, "Native Overlay Diff: true"), vfs otherwise. Override by env.
+# Storage: podman's default (overlay on this machine: ext4 root, "Native Overlay Diff:
+# true"). If that does not work, or PODMAN_STORAGE_DRIVER=vfs is set, use vfs in a
+# separate graph root: podman 4.3 refuses --storage-driver X on a store created
+# without one ("database storage graph driver "" does not match ...").
 _pick_storage_driver() {
   if [ -z "${PODMAN_STORAGE_DRIVER:-}" ]; then
-    if podman --storage-driver overlay info >/dev/null 2>&1; then
-      PODMAN_STORAGE_DRIVER=overlay
+    if podman --cgroup-manager=cgroupfs info >/dev/null 2>&1; then
+      PODMAN_STORAGE_DRIVER=default
     else
       PODMAN_STORAGE_DRIVER=vfs
     fi
@@ -55,9 +57,19 @@ _pick_storage_driver() {
   export PODMAN_STORAGE_DRIVER
 }
 
+# PODMAN_GLOBAL_FLAGS: flags every podman call (and `podman system service`) gets
+podman_global_flags() {
+  PODMAN_GLOBAL_FLAGS=(--cgroup-manager=cgroupfs)
+  if [ "${PODMAN_STORAGE_DRIVER:-default}" != default ]; then
+    PODMAN_GLOBAL_FLAGS+=(--storage-driver "$PODMAN_STORAGE_DRIVER"
+      --root "/var/lib/containers/storage-$PODMAN_STORAGE_DRIVER")
+  fi
+}
+
 # pm ARGS... : podman with our global flags
 pm() {
-  podman --cgroup-manager=cgroupfs --storage-driver "${PODMAN_STORAGE_DRIVER:-overlay}" "$@"
+  podman_global_flags
+  podman "${PODMAN_GLOBAL_FLAGS[@]}" "$@"
 }
 
 # The Lambda Runtime Interface Emulator ships inside the aws-sam-cli wheel.

@@ -184,7 +184,8 @@ def test_sd2_endpoint_4096_with_wait_and_cache(client, user_headers, seeded, hf_
 
     # The identical seeded request reuses the result: no second call to the endpoint.
     again = submit(client, user_headers, body).json()
-    print("AGAIN", again["status"], again["output"], client.get(f"/v1/jobs/{again['id']}", headers=user_headers).json()["output"])
+    assert again["status"] == "succeeded" and again["output"]["cached"] is True and again["completed_at"]
+    assert again == client.get(f"/v1/jobs/{again['id']}", headers=user_headers).json() | {"output": again["output"]}
     assert again["status"] == "succeeded" and again["output"]["cached"] is True
     assert again["output"]["image_id"] == job["output"]["image_id"] and len(fake.requests) == 1
     # Another prompt is another result.

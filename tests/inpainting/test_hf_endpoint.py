@@ -51,7 +51,7 @@ def test_request_follows_the_contract(
     assert headers["accept"] == "image/png"
     assert headers["content-type"] == "application/json"
     assert headers["authorization"] == f"Bearer {TOKEN}"
-    assert headers["x-scale-up-timeout"] == "90"
+    assert headers["x-scale-up-timeout"] == "45"
     body = request.body
     assert body is not None
     assert body["inputs"] == "a wooden bench" and body["negative_prompt"] == "blurry"
@@ -316,3 +316,21 @@ def test_response_png_decodes_any_mode(backend: HFEndpointBackend) -> None:
     Image.new("RGBA", (8, 8), (1, 2, 3, 255)).save(buffer, format="PNG")
     response = httpx.Response(200, content=buffer.getvalue(), headers={"content-type": "image/png"})
     assert hf._decode_png(response).mode == "RGB"
+
+
+def test_no_retry_that_would_overrun_the_budget(fake_endpoint: FakeHFEndpoint, sleeps: list[float], crop: Any) -> None:
+    """Each clock reading moves 30 s on: after one 503 another try (5 s wait + 80 s read
+    timeout) would end past the 100 s budget, so the job goes back to the queue at once."""
+    ticks = iter(range(0, 10_000, 30))
+    backend = HFEndpointBackend(
+        url=fake_endpoint.url,
+        token=TOKEN,
+        sleep=sleeps.append,
+        read_timeout=80,
+        budget_seconds=100,
+        clock=lambda: float(next(ticks)),
+    )
+    fake_endpoint.default = "503"
+    with pytest.raises(RetryLater):
+        backend.inpaint(*crop, PARAMS)
+    assert len(fake_endpoint.requests) == 1 and sleeps == []

@@ -19,8 +19,6 @@ BUCKET = "inpaint-test-images"
 CLUSTER = "inpaint-test-locator"
 FAMILY = "inpaint-test-locator"
 CAPACITY_PROVIDER = "inpaint-test-gpu"
-SUBNETS = ["subnet-0abc1234def567890", "subnet-0def5678abc123456"]
-SECURITY_GROUPS = ["sg-0123456789abcdef0"]
 
 
 @pytest.fixture
@@ -54,24 +52,34 @@ def aws(db: Session) -> Iterator[dict[str, Any]]:
         "LOCATOR_CLUSTER": CLUSTER,
         "LOCATOR_TASK_DEFINITION": FAMILY,
         "LOCATOR_CAPACITY_PROVIDER": CAPACITY_PROVIDER,
-        "LOCATOR_SUBNETS": ",".join(SUBNETS),
-        "LOCATOR_SECURITY_GROUPS": ",".join(SECURITY_GROUPS),
         "LOCATOR_CONTAINER_NAME": "locator",
     }
     with mock.patch.dict(os.environ, env), mock_aws():
+        import boto3
+
+        ec2 = boto3.client("ec2")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})  # moto's awsvpc ENIs need it
+        subnets = [
+            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{zone}")["Subnet"][
+                "SubnetId"
+            ]
+            for i, zone in enumerate("ab")
+        ]
+        group = ec2.create_security_group(GroupName="locator", Description="locator tasks", VpcId=vpc)["GroupId"]
+        os.environ["LOCATOR_SUBNETS"] = ",".join(subnets)
+        os.environ["LOCATOR_SECURITY_GROUPS"] = group
         reset_app_state()
         from app.core import aws as aws_clients
 
         aws_clients.client("s3").create_bucket(Bucket=BUCKET)
-        yield env
+        yield {**env, "subnets": subnets, "security_groups": [group]}
     reset_app_state()
 
 
 def ecs_setup(ecs: Any, ec2: Any) -> dict[str, str]:
     """A cluster with a GPU task definition, a capacity provider and one container instance."""
     import json
-
-    from moto.ec2 import utils as ec2_utils
 
     ecs.create_cluster(clusterName=CLUSTER)
     ecs.create_capacity_provider(
@@ -97,7 +105,7 @@ def ecs_setup(ecs: Any, ec2: Any) -> dict[str, str]:
                 "name": "locator",
                 "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/inpaint-locator:test",
                 "cpu": 1024,
-                "memory": 4096,
+                "memory": 2048,
                 "essential": True,
                 "command": ["python", "-m", "functions.locator_task"],
                 "resourceRequirements": [{"type": "GPU", "value": "1"}],
@@ -107,15 +115,22 @@ def ecs_setup(ecs: Any, ec2: Any) -> dict[str, str]:
     image_id = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     instance = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, InstanceType="g4dn.xlarge")["Instances"][0]
 
-    class _Instance:  # what moto's identity-document helper reads
-        id = instance["InstanceId"]
-        placement = instance["Placement"]
-        private_ip_address = instance["PrivateIpAddress"]
-        instance_type = instance["InstanceType"]
-        image_id = instance["ImageId"]
-        architecture = "x86_64"
-
-    document = json.dumps(ec2_utils.generate_instance_identity_document(_Instance()))
+    placement = instance["Placement"]["AvailabilityZone"]
+    # The instance identity document the ECS agent sends (moto reads its instanceId).
+    document = json.dumps(
+        {
+            "accountId": "123456789012",
+            "architecture": "x86_64",
+            "availabilityZone": placement,
+            "imageId": instance["ImageId"],
+            "instanceId": instance["InstanceId"],
+            "instanceType": instance["InstanceType"],
+            "pendingTime": "2026-11-22T10:00:00Z",
+            "privateIp": instance["PrivateIpAddress"],
+            "region": placement[:-1],
+            "version": "2017-09-30",
+        }
+    )
     ecs.register_container_instance(cluster=CLUSTER, instanceIdentityDocument=document)
     return {"task_definition_arn": definition["taskDefinitionArn"]}
 

@@ -65,13 +65,15 @@ class HFEndpointBackend:
         endpoint_name: str | None = None,
         namespace: str | None = None,
         connect_timeout: float = 10.0,
-        read_timeout: float = 150.0,
-        scale_up_timeout: int = 90,
+        read_timeout: float = 80.0,
+        scale_up_timeout: int = 45,
         max_attempts: int = 3,
+        budget_seconds: float = 240.0,
         backoff_seconds: float = 5.0,
         max_sleep_seconds: float = 30.0,
         wake_retry_seconds: int = 60,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = url
@@ -82,10 +84,12 @@ class HFEndpointBackend:
         self.read_timeout = read_timeout
         self.scale_up_timeout = scale_up_timeout
         self.max_attempts = max(1, max_attempts)
+        self.budget_seconds = budget_seconds
         self.backoff_seconds = backoff_seconds
         self.max_sleep_seconds = max_sleep_seconds
         self.wake_retry_seconds = wake_retry_seconds
         self._sleep = sleep
+        self._clock = clock
         self._transport = transport
 
     def __repr__(self) -> str:  # never show the token
@@ -104,6 +108,7 @@ class HFEndpointBackend:
             "read_timeout": settings.hf_read_timeout,
             "scale_up_timeout": settings.hf_scale_up_timeout,
             "max_attempts": settings.hf_max_attempts,
+            "budget_seconds": settings.hf_call_budget_seconds,
             "wake_retry_seconds": settings.hf_wake_retry_seconds,
         }
         options.update(overrides)
@@ -117,20 +122,20 @@ class HFEndpointBackend:
         url = self._url_after_wake()
         body = self._body(image, mask, params)
         headers = self._headers()
-        last_problem = ""
+        started = self._clock()
         for attempt in range(1, self.max_attempts + 1):
-            last = attempt == self.max_attempts
             try:
                 response = self._post(url, body, headers)
             except httpx.TransportError as exc:  # timeouts, refused or reset connections
-                last_problem = type(exc).__name__
-                self._log_attempt(attempt, None, last_problem)
-                if last:
+                problem = type(exc).__name__
+                self._log_attempt(attempt, None, problem)
+                wait = self._backoff(attempt)
+                if self._out_of_tries(attempt, started, wait):
                     raise JobFailed(
                         "endpoint_unreachable",
-                        f"the inpainting endpoint did not answer after {attempt} attempts ({last_problem})",
+                        f"the inpainting endpoint did not answer after {attempt} attempts ({problem})",
                     ) from exc
-                self._sleep(self._backoff(attempt))
+                self._sleep(wait)
                 continue
 
             status = response.status_code
@@ -138,36 +143,44 @@ class HFEndpointBackend:
             if status == 200:
                 return _decode_png(response)
             if status == 503:
-                if last:
+                wait = self._backoff(attempt)
+                if self._out_of_tries(attempt, started, wait):
                     raise RetryLater(
                         "inpainting endpoint is starting up (scaled to zero or initializing); "
                         f"the job will be retried in about {self.wake_retry_seconds} s",
                         delay_seconds=self.wake_retry_seconds,
                     )
-                self._sleep(self._backoff(attempt))
+                self._sleep(wait)
                 continue
             if status == 429:
-                wait = _retry_after_seconds(response)
-                if last or (wait is not None and wait > self.max_sleep_seconds):
-                    # A long Retry-After is waited out in the queue, not in a billed Lambda.
-                    delay = max(1, math.ceil(wait)) if wait is not None else self.wake_retry_seconds
+                retry_after = _retry_after_seconds(response)
+                wait = retry_after if retry_after is not None else self._backoff(attempt)
+                # A long Retry-After is waited out in the queue, not in a billed Lambda.
+                if wait > self.max_sleep_seconds or self._out_of_tries(attempt, started, wait):
+                    delay = max(1, math.ceil(retry_after)) if retry_after is not None else self.wake_retry_seconds
                     raise RetryLater(
                         f"inpainting endpoint is rate limiting requests; the job will be retried in about {delay} s",
                         delay_seconds=delay,
                     )
-                self._sleep(wait if wait is not None else self._backoff(attempt))
+                self._sleep(wait)
                 continue
             if status in (401, 403):
                 raise JobFailed("endpoint_unauthorized", f"the inpainting endpoint refused the token (HTTP {status})")
             if 400 <= status < 500:
                 raise JobFailed("endpoint_rejected", _error_message(response))
-            last_problem = f"HTTP {status}: {_error_message(response)}"
-            if last:
-                raise JobFailed(
-                    "endpoint_error", f"the inpainting endpoint failed {attempt} times; last: {last_problem}"
-                )
-            self._sleep(self._backoff(attempt))
-        raise AssertionError("unreachable")  # the loop always returns or raises
+            problem = f"HTTP {status}: {_error_message(response)}"
+            wait = self._backoff(attempt)
+            if self._out_of_tries(attempt, started, wait):
+                raise JobFailed("endpoint_error", f"the inpainting endpoint failed {attempt} times; last: {problem}")
+            self._sleep(wait)
+        raise AssertionError("unreachable")  # _out_of_tries is true on the last attempt
+
+    def _out_of_tries(self, attempt: int, started: float, wait: float) -> bool:
+        """No retry after the last attempt, nor when the wait plus a full read timeout would
+        overrun the run's budget: the worker Lambda must end the job, not be killed in it."""
+        if attempt >= self.max_attempts:
+            return True
+        return self._clock() - started + wait + self.read_timeout > self.budget_seconds
 
     def _post(self, url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
         import httpx

@@ -1,4 +1,7 @@
-"""Inpainting masks from stored detections (``mask: {"detection_ids": [...]}``)."""
+"""Inpainting masks from stored detections (``mask: {"detection_ids": [...]}``).
+
+Cheap to import (numpy, OpenCV and Pillow load when a mask is built), so a router may import it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.jobs.models import Job, JobStatus
-from app.locator import rle
 from app.locator.models import Detection
 
 if TYPE_CHECKING:
@@ -96,6 +98,8 @@ def mask_for_detections(
     import cv2
     import numpy as np
     from PIL import Image as PILImage
+
+    from app.locator import rle
 
     width, height = size
     if width <= 0 or height <= 0:

@@ -49,9 +49,9 @@ def request(method: str, url: str, *, data: bytes | None = None, headers: dict[s
     req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:  # noqa: S310 - loopback only
-            return resp.status, dict(resp.headers), resp.read()
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
+        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
 
 
 def expect(status: int, body: bytes, *wanted: int) -> dict:
@@ -148,7 +148,7 @@ def main() -> int:
     size = png_size(data)
     if size != (width, height):
         raise AssertionError(f"result is {size}, input was {(width, height)}")
-    step(f"GET output.url -> PNG {size[0]}x{size[1]}, {len(data)} bytes, {headers.get('Content-Type')}", t)
+    step(f"GET output.url -> PNG {size[0]}x{size[1]}, {len(data)} bytes, {headers.get('content-type')}", t)
     print("e2e: flow passed", flush=True)
     return 0
 

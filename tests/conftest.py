@@ -247,7 +247,7 @@ def s3_bucket(moto_server: str, monkeypatch: pytest.MonkeyPatch, db: Session) ->
 
 
 @pytest.fixture
-def live_server(app) -> Iterator[str]:  # noqa: ANN001
+def live_server(app) -> Iterator[str]:
     """The app served by uvicorn on a free 127.0.0.1 port, for tests that go over real HTTP."""
     import threading
     import time

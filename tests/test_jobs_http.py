@@ -39,8 +39,9 @@ def upload_noise(http: httpx.Client, width: int = 320, height: int = 240) -> tup
 def test_upload_inpaint_poll_succeeded(http):
     image_id, source = upload_noise(http)
     box = [100, 50, 180, 150]
-    response = http.post("/v1/inpaintings",
-                         json={"image_id": image_id, "prompt": "a red vintage bicycle", "mask": {"boxes": [box]}})
+    response = http.post(
+        "/v1/inpaintings", json={"image_id": image_id, "prompt": "a red vintage bicycle", "mask": {"boxes": [box]}}
+    )
     assert response.status_code == 202, response.text
     job_url = response.headers["location"]
     deadline = time.monotonic() + 30
@@ -53,7 +54,7 @@ def test_upload_inpaint_poll_succeeded(http):
     out = np.asarray(Image.open(io.BytesIO(httpx.get(link).content)).convert("RGB"))
     assert out.shape == source.shape
     inside = np.zeros(source.shape[:2], dtype=bool)
-    inside[box[1]:box[3], box[0]:box[2]] = True
+    inside[box[1] : box[3], box[0] : box[2]] = True
     assert np.array_equal(out[~inside], source[~inside])
     assert (out[inside] != source[inside]).any(axis=-1).mean() > 0.5
 

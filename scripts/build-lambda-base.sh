@@ -13,7 +13,7 @@
 #      DEBIAN_MIRROR (http://deb.debian.org/debian), FORCE_REBUILD=1, PODMAN_STORAGE_DRIVER.
 # Needs root (apt-get, debootstrap, rootful podman). Non-interactive.
 set -euo pipefail
-# shellcheck source=lambda-base/common.sh
+# shellcheck source-path=SCRIPTDIR source=lambda-base/common.sh
 . "$(dirname "$0")/lambda-base/common.sh"
 
 SUITE=bookworm

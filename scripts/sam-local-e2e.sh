@@ -14,7 +14,7 @@
 #      E2E_SEED=exec|auto (see "seed" below),
 #      SAM_FUNCTIONS (default "ApiFunction"; "" builds every function).
 set -euo pipefail
-# shellcheck source=lambda-base/common.sh
+# shellcheck source-path=SCRIPTDIR source=lambda-base/common.sh
 . "$(dirname "$0")/lambda-base/common.sh"
 cd "$REPO_ROOT"
 
@@ -90,6 +90,9 @@ BASE_URL="http://127.0.0.1:$PORT"
 ADMIN_EMAIL="admin@example.com"
 ADMIN_PASSWORD="e2e-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 JWT_SECRET="e2e-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+# sam local resolves the template's !Ref/!GetAtt of AWS resources to logical ids ("JwtSecret")
+# and what it cannot resolve (!FindInMap with a !Ref) to "": every such variable is set here,
+# so local mode never sees a fake ARN (it would call Secrets Manager) or an empty integer.
 cat >"$WORK/env.json" <<JSON
 {
   "Parameters": {
@@ -100,22 +103,35 @@ cat >"$WORK/env.json" <<JSON
     "STORAGE_DIR": "/tmp/images",
     "AUTO_MIGRATE_SEED": "true",
     "PUBLIC_BASE_URL": "$BASE_URL",
+    "API_BASE_PATH": "",
+    "CORS_ORIGINS": "",
     "JWT_SECRET": "$JWT_SECRET",
     "JWT_SECRET_ARN": "",
     "ADMIN_EMAIL": "$ADMIN_EMAIL",
     "ADMIN_PASSWORD": "$ADMIN_PASSWORD",
+    "ADMIN_PASSWORD_SECRET_ARN": "",
     "PG_HOST": "",
+    "PG_PORT": "5432",
+    "PG_USER": "",
+    "PG_DATABASE": "",
     "DB_SECRET_ARN": "",
     "S3_BUCKET": "",
     "JOB_QUEUE_URL": "",
-    "HF_ENDPOINT_URL": "",
-    "LOCATOR_CLUSTER": "",
-    "PG_PORT": "5432",
     "JOB_MAX_ATTEMPTS": "4",
     "JOB_LEASE_SECONDS": "900",
     "ACCESS_TOKEN_MINUTES": "60",
     "MAX_UPLOAD_BYTES": "10485760",
-    "MAX_IMAGE_PIXELS": "16777216"
+    "MAX_IMAGE_PIXELS": "16777216",
+    "HF_ENDPOINT_URL": "",
+    "HF_ENDPOINT_NAME": "",
+    "HF_ENDPOINT_NAMESPACE": "",
+    "HF_TOKEN_SECRET_ARN": "",
+    "LOCATOR_CLUSTER": "",
+    "LOCATOR_TASK_DEFINITION": "",
+    "LOCATOR_CAPACITY_PROVIDER": "",
+    "LOCATOR_SUBNETS": "",
+    "LOCATOR_SECURITY_GROUPS": "",
+    "LOCATOR_CONTAINER_NAME": "locator"
   }
 }
 JSON

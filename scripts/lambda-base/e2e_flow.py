@@ -36,7 +36,8 @@ def make_png(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(rows))) + chunk(b"IEND", b"")
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(rows))) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -46,7 +47,7 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 
 def request(method: str, url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None):
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})  # noqa: S310 - http only
     try:
         with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:  # noqa: S310 - loopback only
             return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
@@ -95,9 +96,13 @@ def main() -> int:
     png = make_png(width, height)
     boundary = uuid.uuid4().hex
     multipart = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="e2e.png"\r\n'
-        "Content-Type: image/png\r\n\r\n"
-    ).encode() + png + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="e2e.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + png
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     status, _, body = request(
         "POST",
         f"{base}/v1/images",

@@ -31,7 +31,8 @@ def test_api_and_worker_never_import_detectron2_or_torch() -> None:
 
 def test_api_import_stays_light() -> None:
     probe = (
-        "import json, sys, functions.api; print(json.dumps(sorted(m for m in ('numpy', 'cv2') if m in sys.modules)))"
+        "import json, sys, functions.api, functions.task_state, app.locator.masks; "
+        "print(json.dumps(sorted(m for m in ('numpy', 'cv2', 'boto3') if m in sys.modules)))"
     )
     env = {**os.environ, "ENV_PATH": "/nonexistent/test.env", "APP_MODE": "local"}
     proc = subprocess.run(

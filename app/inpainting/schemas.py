@@ -29,8 +29,13 @@ class MaskSpec(BaseModel):
         description="Boxes in pixels, x2/y2 exclusive, inside the image: 0 <= x1 < x2 <= width.",
     )
     detection_ids: list[uuid.UUID] | None = Field(
-        None, min_length=1, max_length=100, description="Detections from a locate job (not available yet)."
+        None,
+        min_length=1,
+        max_length=100,
+        description="Detections of this image from POST /v1/detections: the union of their instance masks "
+        "(their boxes where a detection has no mask).",
     )
+    grow_pixels: int = Field(0, ge=0, le=64, description="Grow a detection mask by this many pixels.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> MaskSpec:

@@ -49,8 +49,17 @@ def prepare_mask(
     assert image.width and image.height
     size = (image.width, image.height)
     if spec.detection_ids:
-        raise MaskError("masks from detection_ids are not available yet: use boxes, png_base64 or image_id")
-    if spec.image_id:
+        from app.locator.masks import DetectionMaskError, UnknownDetections, mask_for_detections
+
+        source = "detection_ids"
+        try:
+            mask = mask_for_detections(
+                session, owner_id=owner_id, image_id=image.id, detection_ids=spec.detection_ids, size=size,
+                grow_pixels=spec.grow_pixels,
+            )
+        except (DetectionMaskError, UnknownDetections) as exc:
+            raise MaskError(exc.message) from exc
+    elif spec.image_id:
         source = "image_id"
         mask_row = get_owned_image(session, owner_id=owner_id, image_id=spec.image_id)
         if mask_row is None or mask_row.status != ImageStatus.READY:

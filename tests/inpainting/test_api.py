@@ -98,7 +98,7 @@ def _bad_png_mask(size: tuple[int, int], fill: int = 255) -> str:
         ({"png_base64": _bad_png_mask((300, 200), 0)}, "empty"),
         ({"png_base64": _bad_png_mask((299, 200))}, "299x200 but the image is 300x200"),
         ({"png_base64": "not base64!"}, "base64"),
-        ({"detection_ids": ["00000000-0000-0000-0000-000000000001"]}, "not available yet"),
+        ({"detection_ids": ["00000000-0000-0000-0000-000000000001"]}, "unknown detection ids"),
     ],
 )
 def test_bad_masks_are_422_and_create_no_job(client, user_headers, seeded, mask, detail) -> None:

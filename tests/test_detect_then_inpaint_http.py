@@ -1,0 +1,61 @@
+"""Issue 4's flow over real HTTP in local mode: find three drawn objects, then inpaint one of
+them by its detection id, and nothing else changes."""
+
+from __future__ import annotations
+
+import io
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.locator.rle import decode
+from app.seed.service import run_seed
+from tests.factories import DEFAULT_PASSWORD
+from tests.locator.shapes import iou, png, scene
+
+
+@pytest.fixture
+def http(live_server, db, settings, user):
+    run_seed(db, settings)
+    with httpx.Client(base_url=live_server, timeout=60) as client:
+        token = client.post("/v1/auth/token", data={"username": user.email, "password": DEFAULT_PASSWORD})
+        client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        yield client
+
+
+def test_detect_three_objects_then_inpaint_one_by_detection_id(http):
+    source, truth = scene(480, 360, background="textured")
+    uploaded = http.post("/v1/images", files={"file": ("scene.png", png(source), "image/png")})
+    assert uploaded.status_code == 201, uploaded.text
+    image_id = uploaded.json()["id"]
+
+    located = http.post("/v1/detections", json={"image_id": image_id}, headers={"Prefer": "wait=20"})
+    assert located.status_code == 202, located.text
+    job = located.json()
+    assert job["status"] == "succeeded", job
+    detections = job["output"]["detections"]
+    assert len(detections) == 3
+    best = [max(detections, key=lambda d, t=t: iou(d["box"], t)) for t in truth]
+    assert all(iou(d["box"], t) >= 0.8 for d, t in zip(best, truth, strict=True))
+
+    circle = best[1]
+    inpainted = http.post(
+        "/v1/inpaintings",
+        json={"image_id": image_id, "prompt": "a red vintage bicycle", "mask": {"detection_ids": [circle["id"]]}},
+        headers={"Prefer": "wait=20"},
+    )
+    assert inpainted.status_code == 202, inpainted.text
+    result = inpainted.json()
+    assert result["status"] == "succeeded", result
+    link = result["output"]["url"].replace("http://testserver", str(http.base_url).rstrip("/"))
+    out = np.asarray(Image.open(io.BytesIO(httpx.get(link).content)).convert("RGB"))
+    assert out.shape == source.shape
+
+    region = decode(circle["mask"]).astype(bool)
+    assert np.array_equal(out[~region], source[~region]), "a pixel outside the chosen object changed"
+    assert (out[region] != source[region]).any(axis=-1).mean() > 0.5, "the chosen object did not change"
+    for other in (best[0], best[2]):  # the other two objects are untouched
+        x1, y1, x2, y2 = other["box"]
+        assert np.array_equal(out[y1:y2, x1:x2], source[y1:y2, x1:x2])

@@ -54,7 +54,11 @@ def prepare_mask(
         source = "detection_ids"
         try:
             mask = mask_for_detections(
-                session, owner_id=owner_id, image_id=image.id, detection_ids=spec.detection_ids, size=size,
+                session,
+                owner_id=owner_id,
+                image_id=image.id,
+                detection_ids=spec.detection_ids,
+                size=size,
                 grow_pixels=spec.grow_pixels,
             )
         except (DetectionMaskError, UnknownDetections) as exc:

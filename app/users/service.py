@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from app.core.security import hash_password, needs_rehash, verify_password
 from app.users.models import User
 
+
 @cache
 def _dummy_hash() -> str:
     """Verified against when the email is unknown, so a login takes as long either way.

@@ -11,6 +11,7 @@ from typing import Any
 from mangum import Mangum
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.core.config import get_settings
 from app.main import app
 
 
@@ -57,7 +58,16 @@ def _strip_stage(event: dict[str, Any]) -> dict[str, Any]:
 
 
 _mangum = Mangum(StagePrefix(app), lifespan="off")
+_database_ready = False
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    global _database_ready
+    if not _database_ready:
+        settings = get_settings()
+        if settings.auto_migrate_seed and not settings.is_aws:
+            from app.core.migrate import prepare_local_database
+
+            prepare_local_database()
+        _database_ready = True
     return _mangum(_strip_stage(event), context)

@@ -11,7 +11,7 @@
 # Root, non-interactive, CI-safe. Every listener is on 127.0.0.1 (sam, the published container
 # ports); the podman API is a unix socket in a private temp dir.
 # Env: KEEP_WORKDIR=1 (keep logs), E2E_TIMEOUT (s, default 300 for start-api readiness),
-#      E2E_SEED=exec|auto (see "seed" below),
+#      E2E_SEED=auto|exec (see "seed" below),
 #      SAM_FUNCTIONS (default "ApiFunction"; "" builds every function).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lambda-base/common.sh
@@ -163,10 +163,10 @@ log "API healthy ($((SECONDS - T0))s)"
 # ---------------------------------------------------------------- seed
 # The API's SQLite file and image folder live in the warm ApiFunction container's /tmp, so
 # the seed must run in THAT container (a separate `sam local invoke SeederFunction` would get
-# a container of its own). E2E_SEED=exec (default): run the seeder handler in the warm
-# container with `podman exec` (it has the same env). E2E_SEED=auto: rely on the app's
+# a container of its own). E2E_SEED=exec: run the seeder handler in the warm
+# container with `podman exec` (it has the same env). E2E_SEED=auto (default): rely on the app's
 # AUTO_MIGRATE_SEED=true (local mode: migrate + seed on cold start), nothing to do here.
-if [ "${E2E_SEED:-exec}" = exec ]; then
+if [ "${E2E_SEED:-auto}" = exec ]; then
   cid=""
   for c in $(pm ps -q --filter label=sam.cli.container.type=lambda --filter label=sam.cli.function.name=ApiFunction); do
     case " $PRE_CONTAINERS " in *" $c "*) ;; *) cid="$c" ;; esac

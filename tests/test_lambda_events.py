@@ -74,3 +74,22 @@ def test_api_event_replays(path, db, settings):
     assert check(body), body
     headers = {key.lower(): value for key, value in (response.get("headers") or {}).items()}
     assert headers.get("x-request-id") == event["requestContext"]["requestId"]
+
+
+def test_local_mode_can_migrate_and_seed_on_first_request(tmp_path, monkeypatch):
+    """sam local start-api: containers start with an empty /tmp, so the first request prepares it."""
+    import functions.api
+    from tests.conftest import reset_app_state
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/fresh.db")
+    monkeypatch.setenv("STORAGE_DIR", str(tmp_path / "images"))
+    monkeypatch.setenv("AUTO_MIGRATE_SEED", "true")
+    monkeypatch.setattr(functions.api, "_database_ready", False)
+    reset_app_state()
+    try:
+        event = load_event(EVENTS / "apigw_v2_token.json", token="", admin_password="admin-password-for-tests")
+        response = functions.api.handler(event, lambda_context())
+        assert response["statusCode"] == 200, response["body"]
+        assert json.loads(response["body"])["access_token"]
+    finally:
+        reset_app_state()

@@ -52,7 +52,7 @@ class EnvPathSource(PydanticBaseSettingsSource):
             path = REPO_ROOT / path
         raw = read_env_file(path, os.environ.get("ENV_SECTION"))
         fields = {name.lower() for name in settings_cls.model_fields}
-        self._values = {key.lower(): value for key, value in raw.items() if key.lower() in fields}
+        self._values = {key.lower(): value for key, value in raw.items() if key.lower() in fields and value != ""}
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return self._values.get(field_name), field_name, False
@@ -74,7 +74,9 @@ CommaList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+    # Empty values count as unset: sam local passes "" for every template variable it
+    # cannot resolve, and an empty *_ARN must not mean "fetch a secret".
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, env_ignore_empty=True)
 
     # --- runtime -------------------------------------------------------------------------
     app_mode: Literal["local", "aws"] = "local"
@@ -83,6 +85,9 @@ class Settings(BaseSettings):
     project_name: str = "Prompted Inpainting API"
     public_base_url: str = "http://127.0.0.1:8000"  # local mode: where /files URLs point
     api_base_path: str = ""  # stage prefix in front of the app, e.g. "/prod"
+    # Local mode only: migrate and seed on the first request (sam local start-api, whose
+    # containers start with an empty /tmp). Never in aws mode: the seeder Lambda does it there.
+    auto_migrate_seed: bool = False
     cors_origins: CommaList = Field(default_factory=list)
 
     # --- database ------------------------------------------------------------------------

@@ -23,7 +23,9 @@ from tests.test_lambda_events import API_EVENTS, EXPECTED, load_event
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
-RIE_CANDIDATES = sorted((ROOT / ".venv-sam").glob("lib/python3*/site-packages/samcli/local/rapid/aws-lambda-rie-x86_64"))
+RIE_CANDIDATES = sorted(
+    (ROOT / ".venv-sam").glob("lib/python3*/site-packages/samcli/local/rapid/aws-lambda-rie-x86_64")
+)
 INVOKE = "/2015-03-31/functions/function/invocations"
 
 

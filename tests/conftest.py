@@ -268,3 +268,18 @@ def live_server(app) -> Iterator[str]:
     server.should_exit = True
     thread.join(timeout=10)
     sock.close()
+
+
+@pytest.fixture
+def http(live_server, db, settings, user):
+    """An httpx client for the live server, signed in as ``user``, with the seed applied."""
+    import httpx
+
+    from app.seed.service import run_seed
+    from tests.factories import DEFAULT_PASSWORD
+
+    run_seed(db, settings)
+    with httpx.Client(base_url=live_server, timeout=60) as client:
+        token = client.post("/v1/auth/token", data={"username": user.email, "password": DEFAULT_PASSWORD})
+        client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        yield client

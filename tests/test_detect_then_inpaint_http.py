@@ -7,22 +7,10 @@ import io
 
 import httpx
 import numpy as np
-import pytest
 from PIL import Image
 
 from app.locator.rle import decode
-from app.seed.service import run_seed
-from tests.factories import DEFAULT_PASSWORD
 from tests.locator.shapes import iou, png, scene
-
-
-@pytest.fixture
-def http(live_server, db, settings, user):
-    run_seed(db, settings)
-    with httpx.Client(base_url=live_server, timeout=60) as client:
-        token = client.post("/v1/auth/token", data={"username": user.email, "password": DEFAULT_PASSWORD})
-        client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-        yield client
 
 
 def test_detect_three_objects_then_inpaint_one_by_detection_id(http):

@@ -9,22 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
-import pytest
 from PIL import Image
 
 from app.catalog.models import AccessPolicy
 from app.jobs.models import Job
-from app.seed.service import run_seed
-from tests.factories import DEFAULT_PASSWORD
-
-
-@pytest.fixture
-def http(live_server, db, settings, user):
-    run_seed(db, settings)
-    with httpx.Client(base_url=live_server, timeout=30) as client:
-        token = client.post("/v1/auth/token", data={"username": user.email, "password": DEFAULT_PASSWORD})
-        client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-        yield client
 
 
 def upload_noise(http: httpx.Client, width: int = 320, height: int = 240) -> tuple[str, np.ndarray]:

@@ -49,10 +49,17 @@ def rie(handler: str, log_path: Path) -> Iterator[str]:
     """The RIE serving ``handler`` through awslambdaric; yields the invocation URL."""
     emulator, runtime_api = free_port(), free_port()
     command = [
-        str(rie_binary()), "--log-level", "info",
-        "--runtime-interface-emulator-address", f"127.0.0.1:{emulator}",
-        "--runtime-api-address", f"127.0.0.1:{runtime_api}",
-        sys.executable, "-m", "awslambdaric", handler,
+        str(rie_binary()),
+        "--log-level",
+        "info",
+        "--runtime-interface-emulator-address",
+        f"127.0.0.1:{emulator}",
+        "--runtime-api-address",
+        f"127.0.0.1:{runtime_api}",
+        sys.executable,
+        "-m",
+        "awslambdaric",
+        handler,
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "AWS_LAMBDA_FUNCTION_TIMEOUT": "60"}
     with log_path.open("wb") as log:

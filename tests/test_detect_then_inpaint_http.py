@@ -31,7 +31,11 @@ def test_detect_three_objects_then_inpaint_one_by_detection_id(http):
     circle = best[1]
     inpainted = http.post(
         "/v1/inpaintings",
-        json={"image_id": image_id, "prompt": "a red vintage bicycle", "mask": {"detection_ids": [circle["id"]]}},
+        json={
+            "image_id": image_id,
+            "prompt": "a red vintage bicycle",
+            "mask": {"detection_ids": [circle["id"]], "grow_pixels": 0},  # exactly the object's mask
+        },
         headers={"Prefer": "wait=20"},
     )
     assert inpainted.status_code == 202, inpainted.text
@@ -47,3 +51,20 @@ def test_detect_three_objects_then_inpaint_one_by_detection_id(http):
     for other in (best[0], best[2]):  # the other two objects are untouched
         x1, y1, x2, y2 = other["box"]
         assert np.array_equal(out[y1:y2, x1:x2], source[y1:y2, x1:x2])
+
+    # By default the mask grows by a few pixels to cover the object's anti-aliased edge:
+    # changes reach just past the mask, and never past its box grown by that much.
+    grown = http.post(
+        "/v1/inpaintings",
+        json={"image_id": image_id, "prompt": "a red vintage bicycle", "mask": {"detection_ids": [circle["id"]]}},
+        headers={"Prefer": "wait=20"},
+    ).json()
+    assert grown["status"] == "succeeded", grown
+    link = grown["output"]["url"].replace("http://testserver", str(http.base_url).rstrip("/"))
+    out = np.asarray(Image.open(io.BytesIO(httpx.get(link).content)).convert("RGB"))
+    changed = (out != source).any(axis=-1)
+    assert (changed & ~region).any(), "the default growth did not reach past the mask"
+    x1, y1, x2, y2 = circle["box"]
+    allowed = np.zeros_like(changed)
+    allowed[max(0, y1 - 3) : y2 + 3, max(0, x1 - 3) : x2 + 3] = True
+    assert not (changed & ~allowed).any()

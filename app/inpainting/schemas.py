@@ -35,7 +35,12 @@ class MaskSpec(BaseModel):
         description="Detections of this image from POST /v1/detections: the union of their instance masks "
         "(their boxes where a detection has no mask).",
     )
-    grow_pixels: int = Field(0, ge=0, le=64, description="Grow a detection mask by this many pixels.")
+    grow_pixels: int = Field(
+        3,
+        ge=0,
+        le=64,
+        description="detection_ids only: grow the masks by this many pixels (covers anti-aliased edges).",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> MaskSpec:

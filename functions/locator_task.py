@@ -23,6 +23,7 @@ from app.core.config import Settings, get_settings
 from app.core.db import new_session
 from app.core.logging import configure_logging
 from app.jobs import service
+from app.jobs.models import Job
 from app.jobs.runner import run_job
 
 logger = logging.getLogger("functions.locator_task")
@@ -75,9 +76,14 @@ def task_settings(settings: Settings) -> Settings:
     return settings
 
 
+def stay_in_task(job: Job, settings: Settings, delay_seconds: int) -> None:
+    """A requeued job is not handed anywhere: this task's drain loop picks it up again."""
+    logger.info("job requeued inside the locator task", extra={"job_id": str(job.id), "delay": delay_seconds})
+
+
 def run_one(job_id: uuid.UUID, settings: Settings) -> str:
     try:
-        return run_job(job_id, settings=settings)
+        return run_job(job_id, settings=settings, redispatch=stay_in_task)
     except Exception as exc:  # outside the job's own code: the database, the claim...
         logger.exception("job could not be run", extra={"job_id": str(job_id)})
         try:

@@ -122,10 +122,15 @@ def reset_local_dispatcher() -> None:
         _local = None
 
 
-def get_dispatcher(kind: str, settings: Settings) -> Dispatcher:
+# Backends that need the GPU task; every other model runs on the worker Lambda.
+ECS_BACKENDS = frozenset({"detectron2"})
+
+
+def get_dispatcher(backend: str, settings: Settings) -> Dispatcher:
+    """Where a job of a model with this backend runs."""
     if not settings.is_aws:
         return local_dispatcher(settings)
-    if kind == "locate" and settings.locator_cluster:
+    if backend in ECS_BACKENDS:
         from app.locator.dispatch import EcsDispatcher
 
         return EcsDispatcher(settings)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings, get_settings
@@ -115,12 +116,20 @@ def run_job(
         return Outcome.DISCARDED
 
 
+def _backend_of(job: Job) -> str:
+    from app.catalog.models import MLModel
+
+    with new_session() as session:
+        backend = session.scalar(select(MLModel.backend).where(MLModel.name == job.model))
+    return backend or ""
+
+
 def _redispatch(job: Job, settings: Settings, delay_seconds: int) -> None:
     """Hand a requeued job back to its dispatcher; if that fails the job fails, never hangs."""
     from app.jobs.dispatch import DispatchError, get_dispatcher
 
     try:
-        get_dispatcher(job.kind, settings).dispatch(job.id, delay_seconds=delay_seconds)
+        get_dispatcher(_backend_of(job), settings).dispatch(job.id, delay_seconds=delay_seconds)
     except DispatchError as exc:
         with new_session() as session:
             service.fail(session, job_id=job.id, code="dispatch_failed", message=str(exc))

@@ -119,7 +119,7 @@ def submit_job(
         session.refresh(job)
     else:
         try:
-            ref = get_dispatcher(kind, settings).dispatch(job.id)
+            ref = get_dispatcher(model.backend, settings).dispatch(job.id)
         except DispatchError as exc:
             service.fail(session, job_id=job.id, code="dispatch_failed", message=str(exc))
             session.refresh(job)

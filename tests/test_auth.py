@@ -101,3 +101,36 @@ def test_bad_input_is_422(client, db):
         "/v1/users", json={"email": "not-an-email", "password": "short"}, headers=auth_headers(client, admin)
     )
     assert response.status_code == 422
+
+
+def test_logs_are_json_with_request_ids_and_no_credentials(client, user):
+    import io
+    import logging
+
+    from app.core.logging import JsonFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger().addHandler(handler)
+    try:
+        _exercise_credentials(client, user, stream)
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+
+def _exercise_credentials(client, user, stream):
+    import json
+
+    headers = auth_headers(client, user)
+    key = client.post("/v1/api-keys", json={"name": "k"}, headers=headers).json()["key"]
+    client.get("/v1/users/me", headers={"Authorization": f"Bearer {key}", "X-Request-ID": "trace-123"})
+    client.post("/v1/auth/token", data={"username": user.email, "password": "wrong password"})
+    output = stream.getvalue()
+    token = headers["Authorization"].removeprefix("Bearer ")
+    for secret in (token, key, DEFAULT_PASSWORD, "wrong password"):
+        assert secret not in output
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    access = [line for line in lines if line["logger"] == "app.access"]
+    assert access and all(line["request_id"] for line in access)
+    assert any(line["request_id"] == "trace-123" and line["path"] == "/v1/users/me" for line in access)

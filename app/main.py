@@ -30,10 +30,11 @@ async def local_lifespan(_app: FastAPI) -> AsyncIterator[None]:
     """
     from app.core.db import new_session
     from app.jobs.dispatch import local_dispatcher, reset_local_dispatcher
-    from app.jobs.service import unfinished_job_ids
+    from app.jobs.service import expire_running_leases, unfinished_job_ids
 
     settings = get_settings()
     with new_session() as session:
+        expire_running_leases(session)  # their worker was this process's predecessor
         job_ids = unfinished_job_ids(session)
     for job_id in job_ids:
         local_dispatcher(settings).dispatch(job_id)

@@ -161,6 +161,16 @@ def set_external_ref(session: Session, *, job_id: uuid.UUID, ref: str) -> None:
     session.commit()
 
 
+def expire_running_leases(session: Session) -> int:
+    """Local mode at start-up: no job can still be running in a process that just started,
+    so every lease is stale. (Never in AWS, where other workers hold live leases.)"""
+    result = session.execute(
+        update(Job).where(Job.status == JobStatus.RUNNING).values(lease_expires_at=utcnow() - timedelta(seconds=1))
+    )
+    session.commit()
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 def unfinished_job_ids(session: Session, *, kind: str | None = None, now: datetime | None = None) -> list[uuid.UUID]:
     """Jobs that nobody is running: queued, or running with an expired lease (oldest first)."""
     now = now or utcnow()

@@ -191,3 +191,18 @@ def test_unfinished_jobs_are_found_for_recovery(db, make_job, statuses):
     make_job(status="running", lease_expires_at=utcnow() + timedelta(minutes=5))
     make_job(status="succeeded")
     assert service.unfinished_job_ids(db) == [job.id]
+
+
+def test_local_server_restart_resumes_unfinished_jobs(db, make_job, reload, settings):
+    from fastapi.testclient import TestClient
+
+    from app.jobs.dispatch import local_dispatcher
+    from app.main import create_app
+
+    queued = make_job()
+    orphan = make_job(status="running", attempts=1, lease_expires_at=utcnow() + timedelta(minutes=10))
+    with TestClient(create_app()):  # start-up runs the recovery
+        local_dispatcher(settings).wait_idle()
+    assert reload(queued.id).status == "succeeded"
+    resumed = reload(orphan.id)
+    assert (resumed.status, resumed.attempts) == ("succeeded", 2)

@@ -144,20 +144,21 @@ def _retry_later(
     log: dict[str, Any],
     redispatch: Redispatch,
 ) -> str:
-    if job.requeues >= settings.job_max_requeues:
-        service.fail(
-            session,
-            job_id=job.id,
-            attempt=attempt,
-            code="backend_unavailable",
-            message=f"{exc.message} (still unavailable after {job.requeues} retries)",
-        )
-        return Outcome.FAILED
-    if not service.requeue(session, job_id=job.id, attempt=attempt, message=exc.message, count_attempt=False):
-        return Outcome.DISCARDED
-    redispatch(job, settings, exc.delay_seconds)
-    logger.info("job requeued", extra={**log, "delay_seconds": exc.delay_seconds})
-    return Outcome.REQUEUED
+    """A backend not ready yet (an endpoint waking): back to the queue, no attempt spent."""
+    return _requeue_or_fail(
+        session,
+        job,
+        attempt,
+        settings,
+        log,
+        redispatch,
+        give_up=job.requeues >= settings.job_max_requeues,
+        fail_code="backend_unavailable",
+        fail_message=f"{exc.message} (still unavailable after {job.requeues} retries)",
+        requeue_message=exc.message,
+        count_attempt=False,
+        delay_seconds=exc.delay_seconds,
+    )
 
 
 def _retry_after_error(
@@ -169,23 +170,47 @@ def _retry_after_error(
     log: dict[str, Any],
     redispatch: Redispatch,
 ) -> str:
+    """An unexpected error: retried with exponential backoff until the attempts are spent."""
     reason = f"{type(exc).__name__}: {exc}"
-    if attempt >= settings.job_max_attempts:
-        service.fail(
-            session,
-            job_id=job.id,
-            attempt=attempt,
-            code="internal_error",
-            message=f"failed after {attempt} attempts; last error: {reason}",
-        )
+    return _requeue_or_fail(
+        session,
+        job,
+        attempt,
+        settings,
+        log,
+        redispatch,
+        give_up=attempt >= settings.job_max_attempts,
+        fail_code="internal_error",
+        fail_message=f"failed after {attempt} attempts; last error: {reason}",
+        requeue_message=f"attempt {attempt} failed ({reason}); retrying",
+        count_attempt=True,
+        delay_seconds=min(5 * 2**attempt, 300),
+    )
+
+
+def _requeue_or_fail(
+    session: Session,
+    job: Job,
+    attempt: int,
+    settings: Settings,
+    log: dict[str, Any],
+    redispatch: Redispatch,
+    *,
+    give_up: bool,
+    fail_code: str,
+    fail_message: str,
+    requeue_message: str,
+    count_attempt: bool,
+    delay_seconds: int,
+) -> str:
+    if give_up:
+        service.fail(session, job_id=job.id, attempt=attempt, code=fail_code, message=fail_message)
+        logger.info("job failed", extra={**log, "code": fail_code})
         return Outcome.FAILED
     if not service.requeue(
-        session,
-        job_id=job.id,
-        attempt=attempt,
-        count_attempt=True,
-        message=f"attempt {attempt} failed ({reason}); retrying",
+        session, job_id=job.id, attempt=attempt, message=requeue_message, count_attempt=count_attempt
     ):
         return Outcome.DISCARDED
-    redispatch(job, settings, min(5 * 2**attempt, 300))
+    redispatch(job, settings, delay_seconds)
+    logger.info("job requeued", extra={**log, "delay_seconds": delay_seconds})
     return Outcome.REQUEUED

@@ -3,7 +3,7 @@ from __future__ import annotations
 from alembic import context
 
 from app.core.db import get_engine
-from app.db.all_models import Base
+from app.core.models import Base
 
 target_metadata = Base.metadata
 

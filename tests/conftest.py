@@ -136,7 +136,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 def _truncate_all() -> None:
     from app.core.db import get_engine
-    from app.db.all_models import Base
+    from app.core.models import Base
 
     engine = get_engine()
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]

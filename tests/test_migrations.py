@@ -8,7 +8,7 @@ def test_models_and_migrations_agree(database_url, db):
     from alembic.migration import MigrationContext
 
     from app.core.db import get_engine
-    from app.db.all_models import Base
+    from app.core.models import Base
 
     with get_engine().connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})

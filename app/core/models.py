@@ -1,4 +1,9 @@
-"""Import every ORM model so ``Base.metadata`` is complete (alembic, tests)."""
+"""Every ORM model, imported together so ``Base.metadata`` is complete in every process.
+
+Models refer to each other's tables across domains (an output ``Image`` or a ``Detection``
+has a foreign key to ``users``); a process that imported only some of them could not flush.
+``app.core.db.get_engine`` imports this module, so no entry point can forget it.
+"""
 
 from app.catalog.models import AccessPolicy, MLModel, UsageCounter
 from app.core.db import Base

@@ -21,7 +21,16 @@ def client(service: str) -> Any:
     from botocore.config import Config
 
     # botocore's standard retry mode: bounded, jittered retries on throttling and 5xx.
-    config = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+    options: dict[str, Any] = {
+        "retries": {"max_attempts": 5, "mode": "standard"},
+        "connect_timeout": 5,
+        "read_timeout": 30,
+    }
+    if service == "s3":
+        # Presigned URLs and POSTs must be SigV4: buckets created since June 2020 refuse SigV2,
+        # which botocore still uses for presigning when no signature version is named.
+        options["signature_version"] = "s3v4"
+    config = Config(**options)
     with _lock:  # boto3's default session is not thread-safe while creating clients
         return boto3.session.Session().client(service, config=config)
 
@@ -43,6 +52,11 @@ def secret_string(secret_arn: str, *, max_age: float = SECRET_TTL_SECONDS) -> st
 
 def forget_secrets() -> None:
     _secrets.clear()
+
+
+def forget_secret(secret_arn: str) -> None:
+    """Drop one cached secret (its value was just refused, e.g. after a rotation)."""
+    _secrets.pop(secret_arn, None)
 
 
 def secret_value(secret_arn: str, key: str | None = None) -> str:

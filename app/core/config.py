@@ -168,10 +168,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_insecure_aws(self) -> Settings:
+        # The JWT secret is checked where it is used (app.core.secrets.jwt_secret): only the API
+        # signs tokens, and the worker, seeder, task-state function and locator task get no
+        # JWT_SECRET_ARN from template.yaml.
         if self.app_mode == "aws":
-            default_secret = self.jwt_secret.get_secret_value() == DEFAULT_JWT_SECRET
-            if default_secret and not self.jwt_secret_arn:
-                raise ValueError("APP_MODE=aws refuses the default JWT secret: set JWT_SECRET_ARN or JWT_SECRET")
             if "*" in self.cors_origins:
                 raise ValueError("APP_MODE=aws needs an explicit list of CORS_ORIGINS, not '*'")
         return self

@@ -87,13 +87,29 @@ def build_engine(settings: Settings) -> Engine:
     if settings.db_secret_arn:
         # Read the (cached, periodically refreshed) secret at each new connection, so a
         # rotated RDS master password does not lock out a warm container.
-        def _current_password(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
-            cparams["password"] = database_password(settings)
-
         engine = _pg_engine(url, settings)
-        event.listen(engine, "do_connect", _current_password)
+        event.listen(engine, "do_connect", _connect_with_current_password(settings))
         return engine
     return _pg_engine(url, settings)
+
+
+def _connect_with_current_password(settings: Settings) -> Any:
+    """A ``do_connect`` hook: connect with the cached secret's password; when the server refuses
+    it (the secret was rotated since it was cached), drop the cached value and retry once."""
+    from app.core import aws
+
+    def connect(dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        cparams["password"] = database_password(settings)
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except dialect.loaded_dbapi.OperationalError as exc:
+            if "password authentication failed" not in str(exc) or not settings.db_secret_arn:
+                raise
+            aws.forget_secret(settings.db_secret_arn)
+            cparams["password"] = database_password(settings)
+            return dialect.connect(*cargs, **cparams)
+
+    return connect
 
 
 def _pg_engine(url: URL, settings: Settings) -> Engine:

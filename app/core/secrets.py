@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import SecretStr
 
 from app.core import aws
-from app.core.config import Settings
+from app.core.config import DEFAULT_JWT_SECRET, Settings
 
 
 def _plain_or_secret(plain: SecretStr | None, secret_arn: str | None, key: str | None = None) -> str | None:
@@ -14,9 +14,16 @@ def _plain_or_secret(plain: SecretStr | None, secret_arn: str | None, key: str |
     return plain.get_secret_value() if plain is not None else None
 
 
+class InsecureJwtSecret(RuntimeError):
+    """APP_MODE=aws with neither JWT_SECRET_ARN nor a JWT_SECRET of its own."""
+
+
 def jwt_secret(settings: Settings) -> str:
+    if settings.is_aws and not settings.jwt_secret_arn:
+        if settings.jwt_secret.get_secret_value() == DEFAULT_JWT_SECRET:
+            raise InsecureJwtSecret("APP_MODE=aws refuses the default JWT secret: set JWT_SECRET_ARN or JWT_SECRET")
     value = _plain_or_secret(settings.jwt_secret, settings.jwt_secret_arn)
-    assert value is not None  # jwt_secret has a default; aws mode refuses that default
+    assert value is not None  # jwt_secret has a default, refused above in aws mode
     return value
 
 

@@ -40,8 +40,9 @@ def create_inpainting(
 
     Answers 202 with the job (poll `GET /v1/jobs/{id}`, or send `Prefer: wait=N`). On success
     `output` is `{image_id, url}`: a new PNG image at the input's full resolution in which every
-    pixel outside the mask is the input's own. With a `seed`, an identical request reuses the
-    earlier result (`output.cached`).
+    pixel outside the mask is the input's own. With a `seed`, an identical request to a model
+    that honours seeds (`opencv`) reuses the earlier result (`output.cached`); the SD2 endpoint
+    ignores seeds, so each of its requests is a new sample.
     """
     model = resolve_model_or_422(session, settings, kind=service.KIND, name=body.model)
     image = owned_image_or_404(session, user, body.image_id)
@@ -52,7 +53,9 @@ def create_inpainting(
     except MaskError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, exc.message) from exc
     params = service.resolve_params(body, model)
-    key = service.cache_key(image_sha256=image.sha256, mask_sha256=mask.sha256, params=params, model=model.name)
+    key = service.cache_key(
+        image_sha256=image.sha256, mask_sha256=mask.sha256, params=params, model=model.name, backend=model.backend
+    )
     job_input = service.job_input(image, mask, params, body.mask)
     return submit_job(
         request=request,

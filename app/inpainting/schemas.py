@@ -75,6 +75,12 @@ class InpaintingCreate(BaseModel):
     num_inference_steps: int | None = Field(None, ge=1, le=100, description="Default 25 (or the model's default).")
     guidance_scale: float | None = Field(None, ge=0, le=20, description="Default 7.5 (or the model's default).")
     seed: int | None = Field(
-        None, ge=0, le=2**32 - 1, description="Fixes the result; identical requests with a seed reuse it."
+        None,
+        ge=0,
+        le=2**32 - 1,
+        description=(
+            "Honoured by deterministic models (opencv): identical requests with a seed reuse the "
+            "result. The SD2 endpoint ignores it: every request is a new sample."
+        ),
     )
     model: str | None = Field(None, description="An inpaint model from GET /v1/models; default: the default one.")

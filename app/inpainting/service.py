@@ -117,10 +117,15 @@ def job_input(image: Image, mask: PreparedMask, params: InpaintParams, spec: Mas
     return value
 
 
-def cache_key(*, image_sha256: str | None, mask_sha256: str, params: InpaintParams, model: str) -> str | None:
+def cache_key(
+    *, image_sha256: str | None, mask_sha256: str, params: InpaintParams, model: str, backend: str
+) -> str | None:
     """sha256 of a canonical form of everything that determines the result; None without a
-    seed, since an unseeded request asks for a new sample every time."""
-    if params.seed is None or not image_sha256:
+    seed, since an unseeded request asks for a new sample every time, and None for a backend
+    that ignores the seed (the SD2 endpoint), whose every call is a new sample."""
+    from app.inpainting.backends import SEEDED_BACKENDS
+
+    if params.seed is None or not image_sha256 or backend not in SEEDED_BACKENDS:
         return None
     return canonical_hash(
         {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
 import socket
 from typing import Any
@@ -67,11 +68,103 @@ def test_request_follows_the_contract(
     assert out.getpixel((50, 50)) == image.getpixel((50, 50))
 
 
-def test_seed_is_sent_when_given(
+def test_width_and_height_are_sent_so_a_non_square_crop_is_not_stretched(
     backend: HFEndpointBackend, fake_endpoint: FakeHFEndpoint, crop: tuple[Image.Image, Image.Image]
 ) -> None:
-    backend.inpaint(*crop, InpaintParams(prompt="p", seed=1234))
-    assert fake_endpoint.requests[0].body["seed"] == 1234  # type: ignore[index]
+    image, _ = crop  # 512 x 384
+    backend.inpaint(*crop, PARAMS)
+    body = fake_endpoint.requests[0].body
+    assert body is not None and (body["width"], body["height"]) == image.size == (512, 384)
+
+
+def test_the_fake_answers_512_square_without_width_and_height(fake_endpoint: FakeHFEndpoint) -> None:
+    """The handler's default: what a client that sends no size gets for a 512x384 crop."""
+    image = noise_image(512, 384)
+    body = {
+        "inputs": "x",
+        "image": base64.b64encode(png(image)).decode(),
+        "mask_image": base64.b64encode(png(image.convert("L"))).decode(),
+        "num_inference_steps": 1,
+        "guidance_scale": 1.0,
+        "negative_prompt": "",
+    }
+    headers = {"Accept": "image/png", "Authorization": f"Bearer {TOKEN}", "X-Scale-Up-Timeout": "5"}
+    response = httpx.post(fake_endpoint.url, json=body, headers=headers)
+    assert response.status_code == 200
+    assert Image.open(io.BytesIO(response.content)).size == (512, 512)
+
+
+def test_seed_is_not_sent_and_each_answer_is_a_new_sample(
+    backend: HFEndpointBackend, fake_endpoint: FakeHFEndpoint, crop: tuple[Image.Image, Image.Image]
+) -> None:
+    outputs = [np.asarray(backend.inpaint(*crop, InpaintParams(prompt="p", seed=1234))) for _ in range(4)]
+    assert all("seed" not in (request.body or {}) for request in fake_endpoint.requests)
+    assert any(not np.array_equal(outputs[0], other) for other in outputs[1:])  # the seed fixes nothing
+
+
+@pytest.mark.parametrize(
+    ("content_type", "accept", "expected"),
+    [
+        ("application/json; charset=utf-8", "image/png", "not supported"),  # only the exact spellings
+        ("text/plain", "image/png", "not supported"),
+        ("application/json", "*/*", "cannot be serialised"),
+        ("application/json", None, "cannot be serialised"),
+    ],
+)
+def test_the_fake_wants_exact_content_types(
+    fake_endpoint: FakeHFEndpoint, content_type: str, accept: str | None, expected: str
+) -> None:
+    image = noise_image(64, 64)
+    body = {
+        "inputs": "x",
+        "image": base64.b64encode(png(image)).decode(),
+        "mask_image": base64.b64encode(png(image.convert("L"))).decode(),
+        "num_inference_steps": 1,
+        "guidance_scale": 1.0,
+        "negative_prompt": "",
+        "width": 64,
+        "height": 64,
+    }
+    headers = {"Content-Type": content_type, "Authorization": f"Bearer {TOKEN}", "X-Scale-Up-Timeout": "5"}
+    if accept:
+        headers["Accept"] = accept
+    response = httpx.post(fake_endpoint.url, content=json.dumps(body), headers=headers)
+    assert response.status_code == 400 and expected in response.json()["error"]
+
+
+def test_out_of_memory_400_is_retried_then_fails_with_its_reason(
+    backend: HFEndpointBackend, fake_endpoint: FakeHFEndpoint, sleeps: list[float], crop: Any
+) -> None:
+    fake_endpoint.script("oom")
+    backend.inpaint(*crop, PARAMS)  # one OOM, then fine
+    fake_endpoint.default = "oom"
+    with pytest.raises(JobFailed) as caught:
+        backend.inpaint(*crop, PARAMS)
+    assert caught.value.code == "endpoint_error" and "CUDA out of memory" in caught.value.message
+    assert len(fake_endpoint.requests) == 2 + 3 and len(sleeps) == 1 + 2
+
+
+def test_initialising_endpoint_holds_for_the_scale_up_timeout(fake_endpoint: FakeHFEndpoint, crop: Any) -> None:
+    fake_endpoint.initialise(0.6)
+    short = HFEndpointBackend(
+        url=fake_endpoint.url, token=TOKEN, sleep=lambda _s: None, scale_up_timeout=0, max_attempts=1
+    )
+    with pytest.raises(RetryLater):
+        short.inpaint(*crop, PARAMS)
+    held = HFEndpointBackend(url=fake_endpoint.url, token=TOKEN, sleep=lambda _s: None, scale_up_timeout=5)
+    assert held.inpaint(*crop, PARAMS).size == crop[0].size
+    assert [r.answered for r in fake_endpoint.requests] == ["503-initialising", "ok"]
+
+
+def test_the_fake_answers_one_request_at_a_time(fake_endpoint: FakeHFEndpoint, crop: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    fake_endpoint.default = "slow"
+    fake_endpoint.slow_seconds = 0.2
+    backend = HFEndpointBackend(url=fake_endpoint.url, token=TOKEN, sleep=lambda _s: None, read_timeout=10)
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda _i: backend.inpaint(*crop, PARAMS), range(3)))
+    assert fake_endpoint.max_in_flight == 1 and len(fake_endpoint.requests) == 3
 
 
 def test_fake_refuses_a_jpeg_mask(fake_endpoint: FakeHFEndpoint) -> None:
@@ -167,7 +260,7 @@ def test_500_is_retried_then_fails(
     with pytest.raises(JobFailed) as caught:
         backend.inpaint(*crop, PARAMS)
     assert caught.value.code == "endpoint_error"
-    assert "HTTP 500" in caught.value.message and "CUDA out of memory" in caught.value.message
+    assert "HTTP 500" in caught.value.message and "Internal Server Error" in caught.value.message
     assert len(fake_endpoint.requests) == 2 + 3
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 from app.core.config import Settings
 from app.inpainting.backends.base import InpaintingBackend, InpaintParams
 
-__all__ = ["BACKEND_NAMES", "InpaintParams", "InpaintingBackend", "UnknownBackend", "get_backend"]
+__all__ = ["BACKEND_NAMES", "SEEDED_BACKENDS", "InpaintParams", "InpaintingBackend", "UnknownBackend", "get_backend"]
 
 BACKEND_NAMES = ("opencv", "hf-endpoint")
+# Backends whose output a seed reproduces (OpenCV is deterministic). The SD2 endpoint's handler
+# ignores "seed", so its identical requests are new samples and never served from the cache.
+SEEDED_BACKENDS = frozenset({"opencv"})
 
 
 class UnknownBackend(LookupError):

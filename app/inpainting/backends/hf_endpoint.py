@@ -1,14 +1,20 @@
 """Stable Diffusion 2 inpainting on a Hugging Face Inference Endpoint (custom handler).
 
-The handler's contract: POST JSON ``{"inputs": prompt, "image": base64 PNG, "mask_image":
-base64 PNG, "num_inference_steps", "guidance_scale", "negative_prompt", "seed"?}`` with
-``Accept: image/png``; it answers the PNG. huggingface_hub's InferenceClient does not speak
+The handler's contract (philschmid/stable-diffusion-2-inpainting-endpoint under
+huggingface-inference-toolkit; docs/hf-endpoint-fake.md gives each point with its source):
+POST JSON ``{"inputs": prompt, "image": base64 PNG, "mask_image": base64 PNG,
+"num_inference_steps", "guidance_scale", "negative_prompt", "width", "height"}`` with
+``Content-Type: application/json`` (exactly) and ``Accept: image/png``; it answers the PNG.
+``width``/``height`` default to 512x512 (so they are always sent: a non-square crop would be
+stretched); there is no ``seed`` (the handler ignores it, so it is not sent); any exception in
+the handler, CUDA out-of-memory included, is a 400 ``{"error": ...}``. huggingface_hub's InferenceClient does not speak
 this contract (and 2.x has no raw ``post``), so the call is plain httpx; huggingface_hub is
 used only to read and resume the endpoint by name.
 
 Failures map onto the job engine: a waking endpoint (503) or a rate limit (429) that outlasts
-a few short retries puts the job back in the queue (``RetryLater``); a rejected request (400)
-fails it with the endpoint's message; other errors are retried, then fail the job.
+a few short retries puts the job back in the queue (``RetryLater``); a 400 whose message is a
+transient handler failure (out of GPU memory) is retried like a 5xx; any other 400 fails the job
+with the endpoint's message; other errors are retried, then fail the job.
 The token and the image bytes are never logged.
 """
 
@@ -39,6 +45,9 @@ MODEL_SIZE = 512
 _STARTING = {"pending", "initializing", "updating"}
 _BROKEN = {"failed", "updateFailed"}
 _MAX_ERROR_CHARS = 500
+# The toolkit answers 400 for every handler exception; these messages are the GPU's state at
+# the moment, not the request's fault, so they are retried (lower-case substrings).
+_TRANSIENT_400 = ("out of memory", "cublas_status_alloc_failed", "cuda error: an illegal memory access")
 
 
 def fetch_endpoint(name: str, namespace: str | None, token: str | None) -> Any:
@@ -53,6 +62,7 @@ def fetch_endpoint(name: str, namespace: str | None, token: str | None) -> Any:
 
 class HFEndpointBackend:
     name = NAME
+    honours_seed = False  # the handler never seeds its generator: every call is a new sample
     max_side = MODEL_SIZE
     upscale = True  # SD2 inpainting is trained at 512: small crops are scaled up to it
     size_multiple = 8
@@ -166,7 +176,7 @@ class HFEndpointBackend:
                 continue
             if status in (401, 403):
                 raise JobFailed("endpoint_unauthorized", f"the inpainting endpoint refused the token (HTTP {status})")
-            if 400 <= status < 500:
+            if 400 <= status < 500 and not (status == 400 and _is_transient(response)):
                 raise JobFailed("endpoint_rejected", _error_message(response))
             problem = f"HTTP {status}: {_error_message(response)}"
             wait = self._backoff(attempt)
@@ -190,6 +200,11 @@ class HFEndpointBackend:
             return client.post(url, content=body, headers=headers)
 
     def _body(self, image: Image, mask: Image, params: InpaintParams) -> bytes:
+        # The pipeline generates width x height (default 512x512, whatever the input's shape) and
+        # needs both divisible by 8; the strategy already gives multiples of 8, this makes sure.
+        width, height = (max(self.size_multiple, side - side % self.size_multiple) for side in image.size)
+        if (width, height) != image.size:
+            image, mask = image.resize((width, height)), mask.resize((width, height))
         payload: dict[str, Any] = {
             "inputs": params.prompt,
             "image": _png_base64(image.convert("RGB")),
@@ -197,9 +212,10 @@ class HFEndpointBackend:
             "num_inference_steps": params.num_inference_steps,
             "guidance_scale": params.guidance_scale,
             "negative_prompt": params.negative_prompt or "",
+            "width": width,
+            "height": height,
         }
-        if params.seed is not None:
-            payload["seed"] = params.seed
+        # No "seed": the handler ignores it (HONOURS_SEED below), so sending it would only suggest otherwise.
         return json.dumps(payload).encode()
 
     def _headers(self) -> dict[str, str]:
@@ -303,6 +319,11 @@ def _error_message(response: httpx.Response) -> str:
     else:
         message = response.text.strip() or f"HTTP {response.status_code}"
     return message[:_MAX_ERROR_CHARS]
+
+
+def _is_transient(response: httpx.Response) -> bool:
+    message = _error_message(response).lower()
+    return any(marker in message for marker in _TRANSIENT_400)
 
 
 def _retry_after_seconds(response: httpx.Response) -> float | None:

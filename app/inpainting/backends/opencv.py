@@ -25,6 +25,7 @@ class OpenCVBackend:
     max_side = 2048
     upscale = False
     size_multiple = 1
+    honours_seed = True  # deterministic: the same input gives the same output, seed or not
 
     def __init__(self, radius: int = DEFAULT_RADIUS) -> None:
         self.radius = radius

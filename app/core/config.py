@@ -171,9 +171,8 @@ class Settings(BaseSettings):
         # The JWT secret is checked where it is used (app.core.secrets.jwt_secret): only the API
         # signs tokens, and the worker, seeder, task-state function and locator task get no
         # JWT_SECRET_ARN from template.yaml.
-        if self.app_mode == "aws":
-            if "*" in self.cors_origins:
-                raise ValueError("APP_MODE=aws needs an explicit list of CORS_ORIGINS, not '*'")
+        if self.app_mode == "aws" and "*" in self.cors_origins:
+            raise ValueError("APP_MODE=aws needs an explicit list of CORS_ORIGINS, not '*'")
         return self
 
     @classmethod

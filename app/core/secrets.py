@@ -19,9 +19,9 @@ class InsecureJwtSecret(RuntimeError):
 
 
 def jwt_secret(settings: Settings) -> str:
-    if settings.is_aws and not settings.jwt_secret_arn:
-        if settings.jwt_secret.get_secret_value() == DEFAULT_JWT_SECRET:
-            raise InsecureJwtSecret("APP_MODE=aws refuses the default JWT secret: set JWT_SECRET_ARN or JWT_SECRET")
+    default = settings.jwt_secret.get_secret_value() == DEFAULT_JWT_SECRET
+    if settings.is_aws and not settings.jwt_secret_arn and default:
+        raise InsecureJwtSecret("APP_MODE=aws refuses the default JWT secret: set JWT_SECRET_ARN or JWT_SECRET")
     value = _plain_or_secret(settings.jwt_secret, settings.jwt_secret_arn)
     assert value is not None  # jwt_secret has a default, refused above in aws mode
     return value

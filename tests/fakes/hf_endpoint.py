@@ -184,7 +184,8 @@ class FakeHFEndpoint:
             value = body.get(side, DEFAULT_SIZE)
             if not isinstance(value, int) or value <= 0 or value % 8:
                 problems.append(
-                    f"`height` and `width` have to be divisible by 8 but are {body.get('height')} and {body.get('width')}."
+                    "`height` and `width` have to be divisible by 8 "
+                    f"but are {body.get('height')} and {body.get('width')}."
                 )
                 break
         record.image, image_format = _decode(body.get("image"), "image", problems)

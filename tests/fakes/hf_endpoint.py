@@ -98,6 +98,9 @@ class FakeHFEndpoint:
         self._inference = threading.Lock()  # one request at a time, like the toolkit
         self._ready_at = 0.0  # time.monotonic() when an "initialising" endpoint is up
         self.max_in_flight = 0
+        # Holds (X-Scale-Up-Timeout) last this fraction of their real length: the AWS-in-a-box
+        # run keeps the template's 45 s without waiting 45 s per request.
+        self.hold_scale = 1.0
         self._in_flight = 0
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -138,9 +141,9 @@ class FakeHFEndpoint:
         hold = headers.get("x-scale-up-timeout", "")
         hold_seconds = float(hold) if hold.isdigit() else 0.0
         if hold_seconds >= remaining:
-            self._stopping.wait(remaining)
+            self._stopping.wait(remaining * self.hold_scale)
             return True
-        self._stopping.wait(hold_seconds)
+        self._stopping.wait(hold_seconds * self.hold_scale)
         return False
 
     def _next_behaviour(self) -> str:

@@ -9,6 +9,7 @@ moves it to the dead-letter queue.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -22,14 +23,30 @@ from app.jobs.runner import Outcome, run_job
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
+logger = logging.getLogger("functions.worker")
+
+
 class JobAbandoned(Exception):
     """Reported as a batch item failure so the message ends in the dead-letter queue."""
 
 
 def record_handler(record: SQSRecord) -> str:
-    job_id = json.loads(record.body)["job_id"]
-    outcome = run_job(job_id)
+    """Every error is logged here: the batch processor only turns it into a batchItemFailures
+    entry, which nobody reads, and the message's redelivery says nothing about why."""
+    log = {"message_id": record.message_id, "receive_count": record.attributes.approximate_receive_count}
+    try:
+        job_id = json.loads(record.body)["job_id"]
+    except (ValueError, TypeError, KeyError):
+        logger.exception("job message is not {'job_id': ...}: left to the dead-letter queue", extra=log)
+        raise
+    log["job_id"] = str(job_id)
+    try:
+        outcome = run_job(job_id)
+    except Exception:
+        logger.exception("job could not be run: the message will be redelivered", extra=log)
+        raise
     if outcome == Outcome.GAVE_UP:
+        logger.error("job failed after its attempts were spent: left to the dead-letter queue", extra=log)
         raise JobAbandoned(f"job {job_id} failed after its attempts were spent")
     return outcome
 

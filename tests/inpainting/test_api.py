@@ -158,7 +158,7 @@ def test_parameter_ranges(client, user_headers, seeded) -> None:
         assert submit(client, user_headers, {**base, **bad}).status_code == 422, bad
 
 
-def test_sd2_endpoint_4096_with_wait_and_cache(client, user_headers, seeded, hf_configured) -> None:
+def test_sd2_endpoint_4096_with_wait_and_no_cache_on_seed(client, user_headers, seeded, hf_configured) -> None:
     fake = hf_configured
     source = Image.new("RGB", (4096, 4096), (90, 120, 150))
     uploaded = upload_image(client, user_headers, png(source))
@@ -176,22 +176,33 @@ def test_sd2_endpoint_4096_with_wait_and_cache(client, user_headers, seeded, hf_
 
     [request] = fake.requests
     assert request.problems == [] and max(request.image.size) <= 512
-    assert request.body["seed"] == 7 and request.body["num_inference_steps"] == 30
+    assert "seed" not in request.body and request.body["num_inference_steps"] == 30  # the handler ignores seeds
+    assert (request.body["width"], request.body["height"]) == request.image.size
     out = output_pixels(client, job)
     assert out.size == (4096, 4096)
     assert out.getpixel((3030, 560)) == prompt_colour("a red kite")
     assert out.getpixel((2999, 560)) == (90, 120, 150) and out.getpixel((0, 0)) == (90, 120, 150)
 
-    # The identical seeded request reuses the result: no second call to the endpoint.
+    # The endpoint ignores the seed, so the identical request is a new sample, not the cache.
+    again = submit(client, user_headers, body, Prefer="wait=20").json()
+    assert again["status"] == "succeeded" and not again["output"].get("cached")
+    assert again["output"]["image_id"] != job["output"]["image_id"] and len(fake.requests) == 2
+
+
+def test_seeded_opencv_request_reuses_the_result(client, user_headers, seeded) -> None:
+    uploaded = upload_image(client, user_headers, png(noise_image(64, 64)))
+    body = {
+        "image_id": uploaded["id"],
+        "prompt": "x",
+        "seed": 3,
+        "model": "opencv-telea",
+        "mask": {"boxes": [[0, 0, 8, 8]]},
+    }
+    first = submit(client, user_headers, body, Prefer="wait=20").json()
+    assert first["status"] == "succeeded", first
     again = submit(client, user_headers, body).json()
-    assert again["status"] == "succeeded" and again["output"]["cached"] is True and again["completed_at"]
-    assert again == client.get(f"/v1/jobs/{again['id']}", headers=user_headers).json() | {"output": again["output"]}
     assert again["status"] == "succeeded" and again["output"]["cached"] is True
-    assert again["output"]["image_id"] == job["output"]["image_id"] and len(fake.requests) == 1
-    # Another prompt is another result.
-    other = submit(client, user_headers, {**body, "prompt": "a blue kite"}, Prefer="wait=20").json()
-    assert other["status"] == "succeeded" and other["output"]["image_id"] != job["output"]["image_id"]
-    assert len(fake.requests) == 2
+    assert again["output"]["image_id"] == first["output"]["image_id"]
 
 
 def test_no_seed_no_cache(client, user_headers, seeded, hf_configured) -> None:
@@ -218,3 +229,25 @@ def test_waking_endpoint_requeues_with_a_visible_message(client, user_headers, s
     job = finished_job(client, user_headers, submit(client, user_headers, body).json()["id"])
     assert job["status"] == "queued" and "starting up" in job["status_message"]
     assert job["attempts"] == 0  # waiting for the endpoint is not a failed attempt
+
+
+def test_a_redelivered_job_does_not_pay_for_the_endpoint_twice(client, user_headers, seeded, hf_configured, db):
+    """A delivery that stored its output and died before committing it (crash, timeout,
+    database error) is redelivered: the stored output is used, the endpoint not called again."""
+    import uuid
+
+    from app.core.config import get_settings
+    from app.inpainting import jobs
+    from app.jobs.models import Job
+    from app.jobs.runner import JobContext
+    from app.storage import get_storage
+
+    uploaded = upload_image(client, user_headers, png(noise_image(96, 64)))
+    body = {"image_id": uploaded["id"], "prompt": "x", "mask": {"boxes": [[8, 8, 40, 40]]}}
+    done = submit(client, user_headers, body, Prefer="wait=20").json()
+    assert done["status"] == "succeeded" and len(hf_configured.requests) == 1
+    job = db.get(Job, uuid.UUID(done["id"]))
+    context = JobContext(job=job, attempt=2, settings=get_settings(), session=db, storage=get_storage())
+    again = jobs.run(context)  # what the redelivery runs
+    assert again.output == {"image_id": done["output"]["image_id"]}
+    assert len(hf_configured.requests) == 1

@@ -451,7 +451,7 @@ def test_locator_capacity_scales_from_zero(template: dict[str, Any]) -> None:
     assert provider["ManagedTerminationProtection"] == "DISABLED"
     ami = template["Parameters"]["LocatorAmiId"]
     assert ami["Type"] == "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>"
-    assert ami["Default"] == "/aws/service/ecs/optimized-ami/amazon-linux-2/gpu/recommended/image_id"
+    assert ami["Default"] == "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id"
 
 
 # --------------------------------------------------------------------------- bucket / outputs / config

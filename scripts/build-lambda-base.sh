@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Build (or reuse) localhost/lambda-python-base:3.11: a local image that behaves like
-# public.ecr.aws/lambda/python:3.11 for this project (runtime interface client,
+# Build (or reuse) localhost/lambda-python-base:3.13: a local image that behaves like
+# public.ecr.aws/lambda/python:3.13 for this project (runtime interface client,
 # /lambda-entrypoint.sh, /var/runtime/bootstrap, RIE, LAMBDA_TASK_ROOT=/var/task),
-# built from a debootstrapped Debian bookworm rootfs because no registry can be
+# built from a debootstrapped Debian trixie rootfs (Python 3.13) because no registry can be
 # pulled from here.
 #
 # Idempotent and cached:
@@ -16,7 +16,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lambda-base/common.sh
 . "$(dirname "$0")/lambda-base/common.sh"
 
-SUITE=bookworm
+SUITE=trixie
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 INCLUDE="python3,python3-venv,ca-certificates"
 ROOTFS_IMAGE="localhost/lambda-python-rootfs:$SUITE"

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Build Dockerfile.lambda with podman on the local Lambda base image and print its size.
 #   scripts/build-lambda-image.sh [TAG]        (default localhost/inpaint-lambda:dev)
-# Env: BASE_IMAGE (default localhost/lambda-python-base:3.11, built first if missing by
+# Env: BASE_IMAGE (default localhost/lambda-python-base:3.13, built first if missing by
 #      scripts/build-lambda-base.sh), PODMAN_BUILD_FLAGS (extra flags, e.g. --no-cache),
-#      STRICT_AL2=1 (fail when requirements.txt has wheels AWS's Amazon Linux 2 base can't take).
-# With the real AWS base (elsewhere): BASE_IMAGE=public.ecr.aws/lambda/python:3.11.
+#      STRICT_AL2=1 (fail when requirements.txt has wheels AWS's Amazon Linux 2023 base can't take).
+# With the real AWS base (elsewhere): BASE_IMAGE=public.ecr.aws/lambda/python:3.13.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lambda-base/common.sh
 . "$(dirname "$0")/lambda-base/common.sh"
@@ -16,10 +16,10 @@ ensure_container_tools
 if [ "$BASE_IMAGE" = "$LAMBDA_BASE_IMAGE" ]; then
   "$REPO_ROOT/scripts/build-lambda-base.sh"
 fi
-# the local base accepts newer wheels than AWS's Amazon Linux 2 base: say so (STRICT_AL2=1: fail)
+# the local base accepts newer wheels than AWS's Amazon Linux 2023 base: say so (STRICT_AL2=1: fail)
 if ! "$REPO_ROOT/scripts/check-lambda-wheels.sh"; then
   [ "${STRICT_AL2:-0}" = 1 ] && die "requirements.txt would not install on the AWS base"
-  log "WARNING: this image builds here, but the same Dockerfile.lambda would fail on public.ecr.aws/lambda/python:3.11"
+  log "WARNING: this image builds here, but the same Dockerfile.lambda would fail on public.ecr.aws/lambda/python:3.13"
 fi
 log "podman build -f Dockerfile.lambda --build-arg BASE_IMAGE=$BASE_IMAGE -t $TAG"
 # --network=host: the pip step reaches PyPI the way the host does

@@ -5,7 +5,7 @@
 LAMBDA_BASE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$LAMBDA_BASE_DIR/../.." && pwd)"
 
-: "${LAMBDA_BASE_IMAGE:=localhost/lambda-python-base:3.11}"
+: "${LAMBDA_BASE_IMAGE:=localhost/lambda-python-base:3.13}"
 : "${LAMBDA_BASE_CACHE:=/var/cache/inpaint-lambda-base}"
 : "${SAM_VENV:=$REPO_ROOT/.venv-sam}"
 : "${SAM_CLI_VERSION:=1.170.0}"

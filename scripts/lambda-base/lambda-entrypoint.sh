@@ -1,6 +1,6 @@
 #!/bin/sh
-# Entrypoint of localhost/lambda-python-base:3.11, modelled on the one in
-# public.ecr.aws/lambda/python:3.11:
+# Entrypoint of localhost/lambda-python-base:3.13, modelled on the one in
+# public.ecr.aws/lambda/python:3.13:
 #   - outside Lambda (AWS_LAMBDA_RUNTIME_API unset, e.g. `podman run -p 127.0.0.1:9000:8080 IMAGE`)
 #     the handler runs under the Runtime Interface Emulator, which serves the
 #     invoke API on port 8080 *inside the container's own network namespace*;

@@ -6,7 +6,7 @@ Three text edits (stdlib only; the template's CloudFormation tags stay untouched
 
 1. every function built from Dockerfile.lambda gets
    `DockerBuildArgs: {BASE_IMAGE: IMAGE}` in its Metadata, so the image builds on the local
-   base instead of public.ecr.aws/lambda/python:3.11 (the template itself must keep the AWS
+   base instead of public.ecr.aws/lambda/python:3.13 (the template itself must keep the AWS
    default: Metadata cannot take a parameter and `sam build` has no --build-arg);
 2. every name in the env-vars file's "Parameters" that the template does not declare yet is
    declared in Globals.Function.Environment.Variables with an empty value: `sam local`

@@ -15,7 +15,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from app.core.config import get_settings
+from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.jobs.runner import Outcome, run_job
 
@@ -24,13 +24,26 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 
 logger = logging.getLogger("functions.worker")
+# Kept back from the invocation's remaining time for loading, storing and committing a result.
+FINISH_MARGIN_SECONDS = 30.0
 
 
 class JobAbandoned(Exception):
     """Reported as a batch item failure so the message ends in the dead-letter queue."""
 
 
-def record_handler(record: SQSRecord) -> str:
+def settings_for(remaining_ms: int | None, settings: Settings) -> Settings:
+    """The endpoint call budget never outlasts the invocation: whatever BatchSize or Timeout
+    the template sets, a job ends (retry or fail, with its reason) before Lambda kills it."""
+    if remaining_ms is None:
+        return settings
+    budget = max(1.0, remaining_ms / 1000 - FINISH_MARGIN_SECONDS)
+    if budget >= settings.hf_call_budget_seconds:
+        return settings
+    return settings.model_copy(update={"hf_call_budget_seconds": budget})
+
+
+def record_handler(record: SQSRecord, lambda_context: Any = None) -> str:
     """Every error is logged here: the batch processor only turns it into a batchItemFailures
     entry, which nobody reads, and the message's redelivery says nothing about why."""
     log = {"message_id": record.message_id, "receive_count": record.attributes.approximate_receive_count}
@@ -41,7 +54,8 @@ def record_handler(record: SQSRecord) -> str:
         raise
     log["job_id"] = str(job_id)
     try:
-        outcome = run_job(job_id)
+        remaining = lambda_context.get_remaining_time_in_millis() if lambda_context is not None else None
+        outcome = run_job(job_id, settings=settings_for(remaining, get_settings()))
     except Exception:
         logger.exception("job could not be run: the message will be redelivered", extra=log)
         raise

@@ -74,3 +74,36 @@ def test_a_rotated_database_password_is_fetched_again_once(moto) -> None:
     with pytest.raises(psycopg2.OperationalError):
         connect(dialect, None, (), {})
     assert dialect.tries[3:] == ["new", "new"]
+
+
+def test_upload_ceiling_fits_the_invoke_payload_and_points_at_direct_uploads(client, user_headers, monkeypatch):
+    import io
+    import math
+    import os
+
+    from PIL import Image
+
+    from tests.conftest import reset_app_state
+
+    default = Settings.model_fields["max_upload_bytes"].default
+    assert 4 * math.ceil((default + 64 * 1024) / 3) <= 6 * 1024 * 1024  # base64 inside 6 MB
+    monkeypatch.setenv("MAX_UPLOAD_BYTES", "2000")
+    reset_app_state()
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (64, 64), os.urandom(64 * 64 * 3)).save(buffer, format="PNG")
+    response = client.post(
+        "/v1/images", headers=user_headers, files={"file": ("n.png", buffer.getvalue(), "image/png")}
+    )
+    assert response.status_code == 413
+    assert "POST /v1/images/uploads" in response.json()["detail"]
+
+
+def test_worker_budget_comes_from_the_remaining_time() -> None:
+    from functions.worker import FINISH_MARGIN_SECONDS, settings_for
+
+    settings = Settings(hf_call_budget_seconds=240)
+    assert settings_for(None, settings).hf_call_budget_seconds == 240
+    assert settings_for(300_000, settings).hf_call_budget_seconds == 240
+    # the second job of a batch, or a shorter timeout: what is left, less the margin
+    assert settings_for(100_000, settings).hf_call_budget_seconds == 100 - FINISH_MARGIN_SECONDS
+    assert settings_for(5_000, settings).hf_call_budget_seconds == 1.0

@@ -111,7 +111,9 @@ class Settings(BaseSettings):
     # --- images --------------------------------------------------------------------------
     storage_dir: str = "data/images"
     s3_bucket: str | None = None
-    max_upload_bytes: int = 8 * 1024 * 1024
+    # Through the API: a Lambda invoke payload is at most 6 MB and HTTP API base64-encodes the
+    # multipart body, so about 4.5 MB is the real ceiling there; larger files use direct uploads.
+    max_upload_bytes: int = 4 * 1024 * 1024
     max_direct_upload_bytes: int = 50 * 1024 * 1024  # presigned uploads straight to S3
     max_image_pixels: int = 40_000_000
     url_expiry_seconds: int = 3600

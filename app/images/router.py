@@ -60,6 +60,12 @@ def upload_image(
 ) -> ImagePublic:
     """Upload through the API (up to MAX_UPLOAD_BYTES; larger files use /v1/images/uploads)."""
     data = file.file.read(settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"file is larger than the limit of {settings.max_upload_bytes} bytes for uploads through the API; "
+            f"upload it directly instead: POST /v1/images/uploads (up to {settings.max_direct_upload_bytes} bytes)",
+        )
     checked = _check(data, settings.max_upload_bytes, settings.max_image_pixels)
     image = service.store_image(session, storage, owner_id=user.id, checked=checked)
     return to_public(image, storage)

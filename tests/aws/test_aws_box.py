@@ -784,7 +784,8 @@ def test_the_stack_end_to_end(box: Box) -> None:
         assert all(r.answered == "503-initialising" for r in box.fake.requests[-3:])
         box.fake.initialise(0)
         box.aws("sqs").purge_queue(QueueUrl=box.queue)  # its delayed redelivery is not waited for here
-        db_execute(box, "UPDATE jobs SET status = 'canceled' WHERE id = :id", id=uuid.UUID(waking["id"]))
+        status, canceled = call(api, "POST", f"/v1/jobs/{waking['id']}/cancel", token=token)
+        assert status == 200 and canceled["status"] == "canceled", canceled
 
         # The handler runs out of GPU memory (a 400 like every handler exception): retried, then failed.
         box.fake.default = "oom"

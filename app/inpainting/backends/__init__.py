@@ -7,7 +7,7 @@ from app.inpainting.backends.base import InpaintingBackend, InpaintParams
 
 __all__ = ["BACKEND_NAMES", "InpaintParams", "InpaintingBackend", "UnknownBackend", "get_backend"]
 
-BACKEND_NAMES = ("opencv", "hf-endpoint")
+BACKEND_NAMES = ("opencv", "opencv-fill", "hf-endpoint")
 
 
 class UnknownBackend(LookupError):
@@ -20,6 +20,10 @@ def get_backend(name: str, settings: Settings) -> InpaintingBackend:
         from app.inpainting.backends.opencv import OpenCVBackend
 
         return OpenCVBackend()
+    if name == "opencv-fill":
+        from app.inpainting.backends.opencv_fill import OpenCVFillBackend
+
+        return OpenCVFillBackend()
     if name == "hf-endpoint":
         from app.inpainting.backends.hf_endpoint import HFEndpointBackend
 

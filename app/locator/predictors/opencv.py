@@ -17,6 +17,8 @@ Method (docs/locator.md has the long form, bench/locator_quality.py the figures)
    - *colour contrast*: χ² distance between the Lab colour histograms of the box and of a
      ring around it (an object differs from its surroundings; a patch of wall does not);
    - *size*: (area fraction)^¼, a mild prior for whole objects over their parts.
+   Boxes covering more than 95 % of the photo, and boxes whose colour contrast is below
+   ``min_contrast`` (noise, a blank wall), are dropped.
 4. Greedy non-maximum suppression on the boxes (IoU ≥ 0.4) keeps the best of near duplicates;
    the top ``max_detections`` remain, scores scaled so the best box of the image is 1.0.
 5. **Instance mask** of each kept box: GrabCut inside the box (everything outside is
@@ -39,19 +41,25 @@ Box = tuple[int, int, int, int]  # x1, y1, x2, y2 (exclusive) in the working ima
 
 
 class OpenCVLocator:
-    TUNABLE = frozenset({"max_side", "min_area_fraction", "max_detections", "nms_iou", "masks"})
+    TUNABLE = frozenset(
+        {"max_side", "min_area_fraction", "max_area_fraction", "min_contrast", "max_detections", "nms_iou", "masks"}
+    )
 
     def __init__(
         self,
         *,
         max_side: int = 384,
         min_area_fraction: float = 0.004,
+        max_area_fraction: float = 0.95,
+        min_contrast: float = 0.03,
         max_detections: int = 10,
         nms_iou: float = 0.4,
         masks: bool = True,
     ) -> None:
         self.max_side = max_side
         self.min_area_fraction = min_area_fraction
+        self.max_area_fraction = max_area_fraction
+        self.min_contrast = min_contrast
         self.max_detections = max_detections
         self.nms_iou = nms_iou
         self.masks = masks
@@ -86,9 +94,16 @@ class OpenCVLocator:
         boxes = _proposals(bgr, segmentations[1:], sizes[1:], min_area=self.min_area_fraction * area)
         if not boxes:
             return []
-        scores = _objectness(small, boxes, segmentations, sizes)
+        # A box that is (almost) the whole photo selects nothing.
+        boxes = [b for b in boxes if (b[2] - b[0]) * (b[3] - b[1]) <= self.max_area_fraction * area]
+        if not boxes:
+            return []
+        scores = _objectness(small, boxes, segmentations, sizes, self.min_contrast)
         kept = _suppress(boxes, scores, self.nms_iou, self.max_detections)
-        best = max(scores[i] for i in kept) or 1.0
+        kept = [i for i in kept if scores[i] > 0]
+        if not kept:
+            return []
+        best = max(scores[i] for i in kept)
 
         detections = []
         for index in kept:
@@ -104,7 +119,7 @@ class OpenCVLocator:
                 min(width, round(x2 / scale)),
                 min(height, round(y2 / scale)),
             )
-            score = round(float(scores[index]) / best, 4)
+            score = round(float(scores[index] / best), 4)
             detections.append(RawDetection(label=LABEL, score=score, box=box, mask=mask))
         detections.sort(key=lambda d: (-d.score, d.box[1], d.box[0]))
         return detections
@@ -137,8 +152,9 @@ def _proposals(bgr: np.ndarray, segmentations: list[np.ndarray], sizes: list[np.
 
 
 def _objectness(
-    rgb: np.ndarray, boxes: list[Box], segmentations: list[np.ndarray], sizes: list[np.ndarray]
+    rgb: np.ndarray, boxes: list[Box], segmentations: list[np.ndarray], sizes: list[np.ndarray], min_contrast: float
 ) -> np.ndarray:
+    """Each box's objectness; 0 for a box whose colours hardly differ from its surroundings."""
     import cv2
 
     h, w = rgb.shape[:2]
@@ -160,6 +176,9 @@ def _objectness(
         if ring.sum() >= 1:  # the whole image has no surroundings to differ from
             p, q = inner / inner.sum(), ring / ring.sum()
             contrast = 0.5 * float(np.sum((p - q) ** 2 / (p + q + 1e-9)))
+        if contrast < min_contrast:
+            scores[i] = 0.0
+            continue
         scores[i] = max(0.0, straddling) * (contrast + 0.2) * (box_area / (h * w)) ** 0.25
     return scores
 

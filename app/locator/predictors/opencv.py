@@ -99,7 +99,7 @@ class OpenCVLocator:
         if not boxes:
             return []
         scores = _objectness(small, boxes, segmentations, sizes, self.min_contrast)
-        kept = _suppress(boxes, scores, self.nms_iou, self.max_detections)
+        kept = thin_out(boxes, scores, self.nms_iou, self.max_detections)
         kept = [i for i in kept if scores[i] > 0]
         if not kept:
             return []
@@ -191,7 +191,7 @@ def _iou(a: Box, b: Box) -> float:
     return inter / union if union else 0.0
 
 
-def _suppress(boxes: list[Box], scores: np.ndarray, iou_threshold: float, limit: int) -> list[int]:
+def thin_out(boxes: list[Box], scores: np.ndarray, iou_threshold: float, limit: int) -> list[int]:
     """Greedy non-maximum suppression: best score first (ties: first proposed), drop overlaps."""
     kept: list[int] = []
     for index in np.argsort(-scores, kind="stable"):

@@ -11,8 +11,9 @@ Which one runs is decided per request from the mask's shape: when every masked p
 within ``thin_radius`` pixels of the hole's edge (the largest inscribed circle, from a distance
 transform) the mask is thin and Telea runs at full resolution; otherwise FSR runs. FSR costs
 time with the number of masked pixels, so it works on a copy whose longer side is at most
-``fsr_side`` (a 1-megapixel masked crop: about 0.26 MP) and the fill is scaled back up; the
-pixels outside the hole are the input's own. Prompt-blind, like Telea: the registry's
+``fsr_side`` and whose hole has at most ``fsr_hole_pixels`` pixels (a 1-megapixel hole is
+filled at 1/7 of its size), and the fill is scaled back up; the pixels outside the hole are
+the input's own. A large fill is therefore smooth rather than detailed. Prompt-blind, like Telea: the registry's
 description says so.
 """
 
@@ -42,13 +43,15 @@ def thickness(hole: np.ndarray) -> float:
     return float(cv2.distanceTransform(padded, cv2.DIST_L2, 3).max())
 
 
-def fill_fsr(pixels: np.ndarray, hole: np.ndarray, max_side: int) -> np.ndarray:
-    """FSR on an RGB uint8 image (hole: nonzero = fill), at most ``max_side`` on the longer side."""
+def fill_fsr(pixels: np.ndarray, hole: np.ndarray, max_side: int, max_hole_pixels: int) -> np.ndarray:
+    """FSR on a uint8 image (hole: nonzero = fill), scaled so that the longer side is at most
+    ``max_side`` and the hole at most ``max_hole_pixels`` (FSR's time grows with the hole)."""
     import cv2
     import numpy as np
 
     height, width = hole.shape
-    scale = min(1.0, max_side / max(height, width))
+    hole_pixels = max(1, int(np.count_nonzero(hole)))
+    scale = min(1.0, max_side / max(height, width), (max_hole_pixels / hole_pixels) ** 0.5)
     work, work_hole = pixels, hole > 0
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -71,9 +74,10 @@ class OpenCVFillBackend:
     upscale = False
     size_multiple = 1
 
-    def __init__(self, *, thin_radius: float = 6.0, fsr_side: int = 512) -> None:
+    def __init__(self, *, thin_radius: float = 6.0, fsr_side: int = 512, fsr_hole_pixels: int = 20_000) -> None:
         self.thin_radius = thin_radius
         self.fsr_side = fsr_side
+        self.fsr_hole_pixels = fsr_hole_pixels
         self.last_method: str | None = None  # "telea" or "fsr": logged, and read by tests
 
     def inpaint(self, image: Image, mask: Image, params: InpaintParams) -> Image:
@@ -90,5 +94,5 @@ class OpenCVFillBackend:
             self.last_method = "fsr"
             # FSR's documented input is BGR.
             bgr = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
-            filled = cv2.cvtColor(fill_fsr(bgr, hole, self.fsr_side), cv2.COLOR_BGR2RGB)
+            filled = cv2.cvtColor(fill_fsr(bgr, hole, self.fsr_side, self.fsr_hole_pixels), cv2.COLOR_BGR2RGB)
         return PILImage.fromarray(filled, mode="RGB")

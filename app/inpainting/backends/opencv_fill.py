@@ -58,9 +58,15 @@ def fill_fsr(pixels: np.ndarray, hole: np.ndarray, max_side: int, max_hole_pixel
         work = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
         # Any coverage counts: the small hole covers everything the large one does.
         work_hole = cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
+    # FSR leaves the image's outermost row/column of a hole unfilled: pad so that a hole
+    # touching the border is inside the padded image, then cut the padding off.
+    pad = 8
     known = np.where(work_hole, 0, 255).astype(np.uint8)  # xphoto: nonzero = valid pixel
-    filled = np.zeros_like(work)
-    cv2.xphoto.inpaint(np.ascontiguousarray(work), known, filled, cv2.xphoto.INPAINT_FSR_FAST)
+    known = cv2.copyMakeBorder(known, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    padded = cv2.copyMakeBorder(np.ascontiguousarray(work), pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    filled = np.zeros_like(padded)
+    cv2.xphoto.inpaint(padded, known, filled, cv2.xphoto.INPAINT_FSR_FAST)
+    filled = np.ascontiguousarray(filled[pad:-pad, pad:-pad])
     if scale < 1.0:
         filled = cv2.resize(filled, (width, height), interpolation=cv2.INTER_CUBIC)
     out = pixels.copy()
@@ -92,7 +98,9 @@ class OpenCVFillBackend:
             filled = cv2.inpaint(pixels, hole, TELEA_RADIUS, cv2.INPAINT_TELEA)
         else:
             self.last_method = "fsr"
-            # FSR's documented input is BGR.
-            bgr = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
-            filled = cv2.cvtColor(fill_fsr(bgr, hole, self.fsr_side, self.fsr_hole_pixels), cv2.COLOR_BGR2RGB)
+            # In CIE Lab, not RGB: FSR fits each channel on its own, and in RGB the three fits
+            # disagree at colour edges into false colours (green streaks on an orange suit).
+            lab = cv2.cvtColor(pixels, cv2.COLOR_RGB2LAB)
+            filled = cv2.cvtColor(fill_fsr(lab, hole, self.fsr_side, self.fsr_hole_pixels), cv2.COLOR_LAB2RGB)
+            filled[hole == 0] = pixels[hole == 0]  # the colour round trip must not touch known pixels
         return PILImage.fromarray(filled, mode="RGB")

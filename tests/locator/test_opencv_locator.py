@@ -87,3 +87,20 @@ def test_thin_out_keeps_the_best_of_overlapping_boxes() -> None:
     boxes = [(0, 0, 10, 10), (1, 1, 11, 11), (20, 20, 30, 30)]
     assert thin_out(boxes, np.array([0.5, 0.9, 0.1]), 0.4, 10) == [1, 2]
     assert thin_out(boxes, np.array([0.5, 0.9, 0.1]), 0.4, 1) == [1]
+
+
+@pytest.mark.parametrize("photo", ["astronaut", "chelsea"])
+def test_finds_the_main_objects_of_a_real_photo(photo: str) -> None:
+    """The issue's case: on the astronaut portrait the person, the helmet and the shuttle model
+    (and the flag) are among the ten proposals, not only fragments. Labels: bench/data."""
+    import json
+    from pathlib import Path
+
+    import skimage.data
+
+    labels = json.loads((Path(__file__).parents[2] / "bench" / "data" / "locator_labels.json").read_text())
+    truth = [item["box"] for item in labels["images"][photo]]
+    image = np.ascontiguousarray(getattr(skimage.data, photo)()[..., :3])
+    detections = OpenCVLocator().detect(image)
+    assert len(detections) <= 10
+    assert min(match([d.box for d in detections], truth)) >= 0.5, [(d.box, d.score) for d in detections]

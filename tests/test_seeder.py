@@ -23,7 +23,7 @@ def table_counts(db):
 
 def test_second_run_changes_nothing(db, settings):
     first = seed.run_seed(db, settings)
-    assert first["models"]["created"] == 4 and first["users"]["created"] == 1
+    assert first["models"]["created"] == 5 and first["users"]["created"] == 1
     second = seed.run_seed(db, settings)
     for table, counts in second.items():
         assert counts["created"] == 0 and counts["updated"] == 0, table
@@ -35,7 +35,7 @@ def test_changed_seed_file_updates_rows(db, settings):
     seed.run_seed(db, settings, document)
     document["models"][1]["description"] = "changed"
     result = seed.run_seed(db, settings, document)
-    assert result["models"] == {"created": 0, "updated": 1, "unchanged": 3}
+    assert result["models"] == {"created": 0, "updated": 1, "unchanged": 4}
 
 
 def test_rotated_admin_password_is_applied(db, settings, monkeypatch):
@@ -64,7 +64,7 @@ def test_lambda_handler_with_sample_events(db, settings):
 
     migrate = handler(json.loads((EVENTS / "seeder_migrate.json").read_text()), None)
     assert migrate["statusCode"] == 200
-    assert migrate["body"]["models"]["created"] == 4
+    assert migrate["body"]["models"]["created"] == 5
     again = handler(json.loads((EVENTS / "seeder_seed_only.json").read_text()), None)
     assert again["statusCode"] == 200
     assert all(counts["created"] == counts["updated"] == 0 for counts in again["body"].values())

@@ -18,7 +18,9 @@ class MLModel(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     kind: Mapped[str] = mapped_column(String(20))  # "inpaint" | "locate"
-    backend: Mapped[str] = mapped_column(String(50))  # "hf-endpoint" | "opencv" | "detectron2" | "opencv-locator"
+    backend: Mapped[str] = mapped_column(
+        String(50)
+    )  # "hf-endpoint" | "opencv" | "opencv-fill" | "detectron2" | "opencv-locator"
     description: Mapped[str] = mapped_column(Text, default="")
     defaults: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -38,7 +38,7 @@ class QuotaExceeded(Exception):
 
 def available_backends(settings: Settings) -> set[str]:
     """Backends this deployment can run: the embedded ones always, the cloud ones when configured."""
-    backends = {"opencv", "opencv-locator"}
+    backends = {"opencv", "opencv-fill", "opencv-locator"}
     if settings.hf_endpoint_url or settings.hf_endpoint_name:  # a name alone: the URL comes from the Hub
         backends.add("hf-endpoint")
     if settings.locator_cluster and settings.locator_task_definition:

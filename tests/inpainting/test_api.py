@@ -69,7 +69,7 @@ def test_box_mask_in_local_mode(client, user_headers, seeded) -> None:
     assert response.status_code == 202, response.text
     job = response.json()
     assert response.headers["location"].endswith(f"/v1/jobs/{job['id']}")
-    assert job["kind"] == "inpaint" and job["model"] == "opencv-telea"  # no endpoint configured
+    assert job["kind"] == "inpaint" and job["model"] == "opencv-fill"  # no endpoint configured: the local default
     assert job["input"]["num_inference_steps"] == 25 and job["input"]["guidance_scale"] == 7.5
 
     job = finished_job(client, user_headers, job["id"])

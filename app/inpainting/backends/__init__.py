@@ -7,10 +7,10 @@ from app.inpainting.backends.base import InpaintingBackend, InpaintParams
 
 __all__ = ["BACKEND_NAMES", "SEEDED_BACKENDS", "InpaintParams", "InpaintingBackend", "UnknownBackend", "get_backend"]
 
-BACKEND_NAMES = ("opencv", "hf-endpoint")
-# Backends whose output a seed reproduces (OpenCV is deterministic). The SD2 endpoint's handler
-# ignores "seed", so its identical requests are new samples and never served from the cache.
-SEEDED_BACKENDS = frozenset({"opencv"})
+BACKEND_NAMES = ("opencv", "opencv-fill", "hf-endpoint")
+# Backends whose output a seed reproduces (the OpenCV fills are deterministic). The SD2 endpoint's
+# handler ignores "seed", so its identical requests are new samples and never served from the cache.
+SEEDED_BACKENDS = frozenset({"opencv", "opencv-fill"})
 
 
 class UnknownBackend(LookupError):
@@ -23,6 +23,10 @@ def get_backend(name: str, settings: Settings) -> InpaintingBackend:
         from app.inpainting.backends.opencv import OpenCVBackend
 
         return OpenCVBackend()
+    if name == "opencv-fill":
+        from app.inpainting.backends.opencv_fill import OpenCVFillBackend
+
+        return OpenCVFillBackend()
     if name == "hf-endpoint":
         from app.inpainting.backends.hf_endpoint import HFEndpointBackend
 

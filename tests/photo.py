@@ -26,14 +26,19 @@ def _fractal_noise(rng: np.random.Generator, height: int, width: int, octaves: i
     return total / weight
 
 
-def render_photo(width: int = 960, height: int = 640, seed: int = 7) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """An RGB uint8 image and {"ball": mask, "mug": mask} (bool, height x width)."""
+def render_photo(
+    width: int = 960, height: int = 640, seed: int = 7, horizon: float = 0.55
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """An RGB uint8 image and {"ball": mask, "mug": mask} (bool, height x width).
+
+    ``horizon``: where the wall meets the table, as a fraction of the height (0: all table).
+    """
     import cv2
 
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     s = min(width / 960, height / 640)
-    horizon = int(height * 0.55)
+    horizon = int(height * horizon)
 
     # Wall: warm plaster, lit from the upper left, with a blotchy texture.
     light = 1.0 - 0.35 * (xx / width) - 0.25 * (yy / height)
@@ -47,7 +52,8 @@ def render_photo(width: int = 960, height: int = 640, seed: int = 7) -> tuple[np
     wood = np.stack([150 + 45 * grain, 95 + 30 * grain, 55 + 18 * grain], axis=-1) * depth[..., None]
     table = yy >= horizon
     image[table] = wood[table]
-    image[(yy >= horizon) & (yy < horizon + 4 * s)] *= 0.6  # the table's edge
+    if horizon > 0:
+        image[(yy >= horizon) & (yy < horizon + 4 * s)] *= 0.6  # the table's edge
 
     masks: dict[str, np.ndarray] = {}
 

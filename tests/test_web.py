@@ -38,3 +38,27 @@ def test_importing_the_page_and_smart_select_reads_no_file_and_loads_no_heavy_mo
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"heavy": [], "opened": []}
+
+
+def test_the_lambda_handler_serves_the_page_and_its_script(db):
+    """Through Mangum, as API Gateway delivers it: the same page in aws mode's image."""
+    from functions.api import handler
+    from tests.test_lambda_events import lambda_context
+
+    template = json.loads((ROOT / "events" / "apigw_v2_health.json").read_text())
+    for path, media_type, words in (
+        ("/", "text/html", "Inpainting studio"),
+        ("/studio/studio.js", "text/javascript", "v1/inpaintings"),
+    ):
+        event = json.loads(json.dumps(template))
+        event["rawPath"] = event["requestContext"]["http"]["path"] = path
+        response = handler(event, lambda_context())
+        assert response["statusCode"] == 200, response
+        headers = {key.lower(): value for key, value in response["headers"].items()}
+        assert headers["content-type"].startswith(media_type)
+        body = response["body"]
+        if response.get("isBase64Encoded"):
+            import base64
+
+            body = base64.b64decode(body).decode()
+        assert words in body

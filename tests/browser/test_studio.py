@@ -72,7 +72,7 @@ def test_studio_click_an_object_prompt_and_compare(browser, studio_server, user,
     page.wait_for_selector("#detections li")
     page.wait_for_function("document.getElementById('notice').textContent.startsWith('Found')")
     assert "object" in page.inner_text("#detections")
-    page.screenshot(path=str(artifacts / "01-detections.png"))
+    page.screenshot(path=str(artifacts / "01-detections.png"), full_page=True)
     images = api.get("/v1/images").json()["items"]
     assert len(images) == 1
     image = images[0]
@@ -100,7 +100,7 @@ def test_studio_click_an_object_prompt_and_compare(browser, studio_server, user,
     assert checked.count() == 1
     assert checked.get_attribute("data-detection-id") == target["id"]
     selected_mask = target_mask
-    page.screenshot(path=str(artifacts / "02-selected-object.png"))
+    page.screenshot(path=str(artifacts / "02-selected-object.png"), full_page=True)
 
     # Prompt, generate, watch the job finish, and compare.
     page.fill("#prompt", "a green tennis ball")
@@ -148,7 +148,7 @@ def test_studio_click_an_object_prompt_and_compare(browser, studio_server, user,
     assert smart.sum() < 0.8 * box_area, "smart select returned (nearly) the box itself"
     assert (smart & ball).sum() / (smart | ball).sum() > 0.85, "smart select missed the ball"
     assert sent_box[0] >= x1 - 2 and sent_box[2] <= x2 + 2
-    page.screenshot(path=str(artifacts / "03-smart-select-box.png"))
+    page.screenshot(path=str(artifacts / "03-smart-select-box.png"), full_page=True)
 
     # An error from the API is shown as it is: this user's quota for the model is used up.
     from app.catalog.models import AccessPolicy
@@ -162,7 +162,7 @@ def test_studio_click_an_object_prompt_and_compare(browser, studio_server, user,
     error.wait_for(state="visible")
     text = error.inner_text()
     assert "Quota exceeded" in text and "daily quota of 0" in text and "resets in" in text, text
-    page.screenshot(path=str(artifacts / "05-error-quota.png"))
+    page.screenshot(path=str(artifacts / "05-error-quota.png"), full_page=True)
 
     # A session that expires sends the person back to sign in, saying why.
     page.evaluate("sessionStorage.setItem('studio.token', 'expired'); location.reload()")

@@ -89,6 +89,7 @@ function showError(err) {
   const box = $("error");
   box.textContent = err instanceof ApiError || err instanceof Error ? err.message : String(err);
   box.hidden = false;
+  box.scrollIntoView({ block: "nearest" });
 }
 
 function clearError() {

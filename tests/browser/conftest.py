@@ -31,8 +31,10 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Module-scoped: Playwright's sync API keeps an asyncio loop running in this thread while
+    it is open, and later tests (Mangum's handler) need to run their own."""
     if not Path(CHROMIUM).is_file() and not shutil.which("chromium"):
         if IN_CI:
             pytest.fail(f"CI=true: no Chromium at {CHROMIUM} (scripts/test.sh installs Debian's chromium)")

@@ -393,6 +393,7 @@ function setDetections(list) {
 
 function renderDetectionList() {
   const list = $("detections");
+  const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.detectionId : null;
   list.replaceChildren();
   state.detections.forEach((d) => {
     const item = document.createElement("li");
@@ -408,6 +409,7 @@ function renderDetectionList() {
     label.append(box, swatch, `${d.label} ${Math.round(d.score * 100)}%`);
     item.append(label);
     list.append(item);
+    if (focused === d.id) box.focus(); // keyboard users keep their place
   });
 }
 

@@ -14,6 +14,11 @@ if .venv/bin/python -m pip show -q opencv-python-headless >/dev/null 2>&1; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 
+# The browser tests drive Debian's Chromium (Playwright cannot download its own here).
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+fi
+
 # aws-sam-cli in its own environment: it pins an old boto3 and cfn-lint.
 bash scripts/sam-venv.sh
 

@@ -38,6 +38,31 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory, checkpoint_state: dict[
     return support.save_zoo_pickle(tmp_path_factory.mktemp("weights") / "model_random.pkl", checkpoint_state)
 
 
+def _misfit_checkpoints(directory: Path, state: dict[str, Any]) -> dict[str, Path]:
+    from tests.detectron2.support import save_zoo_pickle
+
+    fewer_classes = dict(state)
+    for name in ("roi_heads.box_predictor.cls_score.weight", "roi_heads.box_predictor.cls_score.bias"):
+        fewer_classes[name] = state[name][:11]
+    for name in ("roi_heads.box_predictor.bbox_pred.weight", "roi_heads.box_predictor.bbox_pred.bias"):
+        fewer_classes[name] = state[name][:40]
+    no_masks = {name: value for name, value in state.items() if not name.startswith("roi_heads.mask_head.")}
+    garbage = directory / "garbage.pkl"
+    garbage.write_bytes(b"<html>403 Forbidden</html>")  # what a proxy answers instead of the file
+    return {
+        "empty": save_zoo_pickle(directory / "empty.pkl", {}),
+        "fewer_classes": save_zoo_pickle(directory / "fewer_classes.pkl", fewer_classes),
+        "no_mask_head": save_zoo_pickle(directory / "no_mask_head.pkl", no_masks),
+        "garbage": garbage,
+    }
+
+
+@pytest.fixture(scope="session")
+def misfits(tmp_path_factory: pytest.TempPathFactory, checkpoint_state: dict[str, Any]) -> dict[str, Path]:
+    """Checkpoints that do not fit the model (or are no checkpoint at all), by name."""
+    return _misfit_checkpoints(tmp_path_factory.mktemp("misfits"), checkpoint_state)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_predictors() -> Iterator[None]:
     from app.locator.predictors import clear_predictors

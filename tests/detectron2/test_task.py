@@ -194,30 +194,6 @@ def test_fresh_interpreter_runs_a_job_with_weights_from_a_file_uri(db, seeded, u
 # ---------------------------------------------------------------- models that cannot load
 
 
-def _misfit_checkpoints(directory: Path, state: dict[str, np.ndarray]) -> dict[str, Path]:
-    from tests.detectron2.support import save_zoo_pickle
-
-    fewer_classes = dict(state)
-    for name in ("roi_heads.box_predictor.cls_score.weight", "roi_heads.box_predictor.cls_score.bias"):
-        fewer_classes[name] = state[name][:11]
-    for name in ("roi_heads.box_predictor.bbox_pred.weight", "roi_heads.box_predictor.bbox_pred.bias"):
-        fewer_classes[name] = state[name][:40]
-    no_masks = {name: value for name, value in state.items() if not name.startswith("roi_heads.mask_head.")}
-    garbage = directory / "garbage.pkl"
-    garbage.write_bytes(b"<html>403 Forbidden</html>")  # what a proxy answers instead of the file
-    return {
-        "empty": save_zoo_pickle(directory / "empty.pkl", {}),
-        "fewer_classes": save_zoo_pickle(directory / "fewer_classes.pkl", fewer_classes),
-        "no_mask_head": save_zoo_pickle(directory / "no_mask_head.pkl", no_masks),
-        "garbage": garbage,
-    }
-
-
-@pytest.fixture(scope="module")
-def misfits(tmp_path_factory, checkpoint_state) -> dict[str, Path]:
-    return _misfit_checkpoints(tmp_path_factory.mktemp("misfits"), checkpoint_state)
-
-
 CASES = {
     # defect 1: a checkpoint that does not fit the model
     "empty checkpoint": ({"weights": "empty"}, "does not fit the model"),

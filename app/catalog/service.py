@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from importlib.util import find_spec
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -43,6 +44,8 @@ def available_backends(settings: Settings) -> set[str]:
         backends.add("hf-endpoint")
     if settings.locator_cluster and settings.locator_task_definition:
         backends.add("detectron2")
+    elif not settings.is_aws and settings.locator_weights_uri and find_spec("detectron2") is not None:
+        backends.add("detectron2")  # local mode with the real model, in-process (docs/locator.md)
     return backends
 
 

@@ -148,13 +148,14 @@ class Settings(BaseSettings):
     locator_subnets: CommaList = Field(default_factory=list)
     locator_security_groups: CommaList = Field(default_factory=list)
     locator_container_name: str = "locator"
-    # Inside the locator task (Detectron2): weights from a local path, s3:// URI or https URL
-    # (empty = the model zoo's checkpoint for the config), downloaded once into the cache dir.
+    # Detectron2 (the locator task; or local mode when detectron2 is installed and weights are
+    # set, see docs/locator.md): weights from a local path, file://, s3:// or https:// (empty =
+    # the model zoo's checkpoint for the config, which the task image bakes into its cache dir),
+    # downloaded once into the cache dir. LOCATOR_DEVICE=cpu runs it without a GPU.
     locator_weights_uri: str | None = None
     locator_config_name: str = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
     locator_device: str = "cuda"
     locator_cache_dir: str = "/tmp/locator-cache"  # noqa: S108 - a scratch cache, not a secret
-    locator_batch_size: int = 4  # images per forward pass
     locator_max_task_seconds: int = 3000  # the task stops draining new jobs after this
 
     @field_validator("cors_origins", "locator_subnets", "locator_security_groups", mode="before")

@@ -95,7 +95,7 @@ def run(ctx: JobContext) -> JobResult:
         raise JobFailed("model_unavailable", f"model {job.model!r} is not in the registry")
     try:
         predictor = get_predictor(model, ctx.settings)
-    except (PredictorUnavailable, ImportError, FileNotFoundError, ValueError) as exc:
+    except PredictorUnavailable as exc:  # every load failure, with its reason (app.locator.predictors)
         raise JobFailed("model_unavailable", f"model {job.model!r} could not be loaded: {exc}") from exc
 
     (raw,) = predictor.predict([rgb])
@@ -109,11 +109,11 @@ def run(ctx: JobContext) -> JobResult:
         x1, y1, x2, y2 = max(0, x1), max(0, y1), min(width, x2), min(height, y2)
         if x2 <= x1 or y2 <= y1:
             continue
-        mask = None
-        if found.mask is not None:
-            if found.mask.shape[:2] != (height, width):
-                raise ValueError(f"predictor mask is {found.mask.shape[:2]}, image is {(height, width)}")
-            mask = rle.encode(found.mask)
+        # Masks of kept detections only, one image-sized array at a time (a predictor may
+        # give them compact, pasted on demand: see RawDetection).
+        full = found.full_mask(height, width)
+        mask = rle.encode(full) if full is not None else None
+        del full
         rows.append(
             Detection(
                 id=detection_id(job.id, rank),

@@ -80,17 +80,25 @@ def test_a_failing_job_does_not_stop_the_others_and_the_drain_runs_the_rest(task
 
 
 def test_unloadable_model_fails_the_job_with_the_reason(task_env, db, user, monkeypatch) -> None:
-    """Without detectron2 installed (as here), a detectron2 job fails cleanly, not by crashing."""
+    """A detectron2 job whose model cannot load fails cleanly with the reason: without detectron2
+    (the project's .venv) the missing library; with it (.venv-d2) the missing weights file."""
+    from importlib.util import find_spec
+
     from app.locator.predictors import clear_predictors
     from functions import locator_task
+    from tests.conftest import reset_app_state
 
     clear_predictors()
     monkeypatch.setenv("LOCATOR_WEIGHTS_URI", "/nonexistent/model_final.pkl")
+    monkeypatch.setenv("LOCATOR_DEVICE", "cpu")
+    reset_app_state()  # settings are cached: without this the task never sees the two lines above
     job = make_job(db, owner_id=user.id, image_id=task_env["image"].id, model="detectron2-mask-rcnn")
     assert locator_task.main([str(job.id)]) == 0
     failed = _job(db, job.id)
     assert failed.status == "failed" and failed.error_code == "model_unavailable"
     assert "could not be loaded" in failed.error_message
+    expected = "/nonexistent/model_final.pkl" if find_spec("detectron2") else "detectron2"
+    assert expected in failed.error_message
 
 
 def test_missing_image_file_fails_the_job(task_env, db, user) -> None:

@@ -1,7 +1,7 @@
 """Locator predictors by backend, loaded once per process and kept (a module-level cache).
 
 The Detectron2 predictor imports torch and detectron2 only when it is built, i.e. only in
-the locator task: the API and the worker never import them.
+the locator task (or a local server configured for it): the API and the worker never import them.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from app.locator.predictors.base import Predictor, RawDetection
+from app.locator.predictors.base import Predictor, PredictorUnavailable, RawDetection
 
 if TYPE_CHECKING:
     from app.core.config import Settings
@@ -22,26 +22,30 @@ _cache: dict[str, Predictor] = {}
 _lock = threading.Lock()
 
 
-class PredictorUnavailable(Exception):
-    """The model cannot be loaded here (unknown backend, missing library, weights not found)."""
-
-
 def build_predictor(backend: str, settings: Settings, defaults: dict[str, Any] | None = None) -> Predictor:
+    """A new predictor; ``PredictorUnavailable`` (with the reason) when it cannot be loaded here."""
     defaults = defaults or {}
     if backend == "opencv-locator":
         from app.locator.predictors.opencv import OpenCVLocator
 
         return OpenCVLocator(**{k: v for k, v in defaults.items() if k in OpenCVLocator.TUNABLE})
     if backend == "detectron2":
-        from app.locator.predictors.detectron2 import Detectron2Predictor
+        try:
+            from app.locator.predictors.detectron2 import Detectron2Predictor
 
-        return Detectron2Predictor(
-            config_name=defaults.get("config_name") or settings.locator_config_name,
-            weights_uri=defaults.get("weights_uri") or settings.locator_weights_uri or None,
-            device=settings.locator_device,
-            cache_dir=settings.locator_cache_dir,
-            batch_size=settings.locator_batch_size,
-        )
+            return Detectron2Predictor(
+                config_name=defaults.get("config_name") or settings.locator_config_name,
+                weights_uri=defaults.get("weights_uri") or settings.locator_weights_uri or None,
+                device=settings.locator_device,
+                cache_dir=settings.locator_cache_dir,
+            )
+        except PredictorUnavailable:
+            raise
+        except Exception as exc:
+            # No detectron2, no GPU driver, weights missing, not downloadable or unreadable:
+            # loading again in this process gives the same answer, so the job fails with it
+            # (model_unavailable) instead of being retried into internal_error.
+            raise PredictorUnavailable(f"{type(exc).__name__}: {exc}") from exc
     raise PredictorUnavailable(f"unknown locator backend {backend!r}; expected one of {', '.join(BACKENDS)}")
 
 

@@ -23,6 +23,9 @@ from pydantic_settings import (
 )
 
 DEFAULT_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"  # noqa: S105 - refused in aws mode
+# Secrets anyone can read (the code's default, the repository's dev.env): refused in aws mode.
+# tests/test_hostile_auth.py checks that dev.env's value is listed here.
+PUBLISHED_JWT_SECRETS = frozenset({DEFAULT_JWT_SECRET, "local-dev-only-jwt-secret-not-for-production-use"})
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -104,6 +107,16 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)
     jwt_secret_arn: str | None = None
     access_token_minutes: int = 60 * 8
+    jwt_issuer: str = "prompted-inpainting"  # app.core.security's defaults
+    jwt_audience: str = "prompted-inpainting-api"
+    # Login throttling (state in the database: shared by every Lambda instance).
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_client: int = 20
+    login_failure_window_seconds: int = 15 * 60
+    login_lockout_seconds: int = 5 * 60
+    # argon2 hashes at once per process (64 MiB and a core each); others wait, then get a 503.
+    password_hash_concurrency: int = 2
+    password_hash_wait_seconds: float = 5.0
     admin_email: str = "admin@example.com"
     admin_password: SecretStr | None = None
     admin_password_secret_arn: str | None = None
@@ -169,9 +182,14 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_insecure_aws(self) -> Settings:
         if self.app_mode == "aws":
-            default_secret = self.jwt_secret.get_secret_value() == DEFAULT_JWT_SECRET
-            if default_secret and not self.jwt_secret_arn:
-                raise ValueError("APP_MODE=aws refuses the default JWT secret: set JWT_SECRET_ARN or JWT_SECRET")
+            published = self.jwt_secret.get_secret_value() in PUBLISHED_JWT_SECRETS
+            if published and not self.jwt_secret_arn:
+                raise ValueError(
+                    "APP_MODE=aws refuses a published JWT secret (the default or dev.env's): "
+                    "set JWT_SECRET_ARN or JWT_SECRET"
+                )
+            if not self.jwt_secret_arn and len(self.jwt_secret.get_secret_value()) < 32:
+                raise ValueError("APP_MODE=aws needs a JWT secret of at least 32 characters")
             if "*" in self.cors_origins:
                 raise ValueError("APP_MODE=aws needs an explicit list of CORS_ORIGINS, not '*'")
         return self

@@ -6,10 +6,10 @@ import base64
 import json
 import uuid
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import HTTPException, status
-from pydantic import BaseModel
+from fastapi import Query
+from pydantic import AfterValidator, BaseModel
 from sqlalchemy import Select, tuple_
 
 T = TypeVar("T")
@@ -29,12 +29,39 @@ def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The position a cursor names; ``ValueError`` for anything this API did not make."""
+    if len(cursor) > CURSOR_MAX_LENGTH:
+        raise ValueError("invalid cursor")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, row_id = json.loads(raw)
-        return datetime.fromisoformat(created_at), uuid.UUID(row_id)
-    except (ValueError, TypeError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "invalid cursor") from exc
+        decoded = json.loads(raw)  # short (see above), so never nested deep enough to recurse out
+        if not (isinstance(decoded, list) and len(decoded) == 2 and all(isinstance(v, str) for v in decoded)):
+            raise ValueError("invalid cursor")
+        created_at = datetime.fromisoformat(decoded[0])
+        if created_at.tzinfo is None:
+            raise ValueError("invalid cursor")
+        return created_at, uuid.UUID(decoded[1])
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise ValueError("invalid cursor: use next_cursor from the previous page") from exc
+
+
+def _valid_cursor(cursor: str | None) -> str | None:
+    if cursor is not None:
+        decode_cursor(cursor)
+    return cursor
+
+
+# An encoded [created_at, id] is about 90 characters; room to spare, but no more.
+CURSOR_MAX_LENGTH = 200
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=CURSOR_MAX_LENGTH,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="`next_cursor` of the previous page (opaque); omit for the first page.",
+    ),
+    AfterValidator(_valid_cursor),
+]
 
 
 def paginate(

@@ -7,7 +7,7 @@ from fastapi import APIRouter, File, HTTPException, Query, Response, UploadFile,
 from sqlalchemy import select
 
 from app.api.deps import CurrentUser, SessionDep, SettingsDep, StorageDep
-from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, paginate
+from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, paginate
 from app.images import service
 from app.images.models import Image, ImageStatus
 from app.images.schemas import (
@@ -125,7 +125,7 @@ def list_images(
     session: SessionDep,
     storage: StorageDep,
     user: CurrentUser,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
 ) -> Page[ImagePublic]:
     query = select(Image).where(Image.owner_id == user.id)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import select
 
 from app.api.deps import CurrentUser, SessionDep, StorageDep
-from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, paginate
+from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, paginate
 from app.jobs import service
 from app.jobs.models import Job, JobStatus
 from app.jobs.schemas import JobPublic
@@ -31,7 +31,7 @@ def list_jobs(
     user: CurrentUser,
     status_filter: str | None = Query(None, alias="status", pattern=_STATUS_PATTERN),
     kind: str | None = Query(None, pattern="^(inpaint|locate)$"),
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
 ) -> Page[JobPublic]:
     query = select(Job).where(Job.owner_id == user.id)

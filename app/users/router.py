@@ -4,7 +4,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import select
 
 from app.api.deps import AdminUser, CurrentUser, SessionDep
-from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, paginate
+from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, paginate
 from app.users import service
 from app.users.models import User
 from app.users.schemas import UserCreate, UserPublic
@@ -32,7 +32,7 @@ def create_user(body: UserCreate, session: SessionDep, _admin: AdminUser) -> Use
 def list_users(
     session: SessionDep,
     _admin: AdminUser,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
 ) -> Page[UserPublic]:
     rows, next_cursor = paginate(session, select(User), User, cursor=cursor, limit=limit)

@@ -5,12 +5,25 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from app.core.schemas import REQUEST_CONFIG, SafeStr
+
 
 class UserCreate(BaseModel):
-    email: EmailStr
-    password: str = Field(min_length=8, max_length=256)
-    full_name: str | None = Field(default=None, max_length=255)
+    model_config = REQUEST_CONFIG
+
+    email: EmailStr = Field(max_length=320)
+    password: SafeStr = Field(min_length=8, max_length=256)
+    full_name: SafeStr | None = Field(default=None, max_length=255)
     is_admin: bool = False
+
+
+class UserUpdate(BaseModel):
+    """What an admin may change about a user: disable one (their tokens and keys stop working
+    at once), or enable one again."""
+
+    model_config = REQUEST_CONFIG
+
+    is_active: bool
 
 
 class UserPublic(BaseModel):

@@ -1,0 +1,85 @@
+"""How errors are answered: one JSON shape, always encodable, and a truthful ``Allow``.
+
+Validation errors echo what the client sent, and that may be what made the request invalid:
+a lone surrogate cannot be encoded as UTF-8, NaN is not JSON. Every echoed value is made
+encodable first, so a 422 can never turn into a 500.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every string valid UTF-8 and every float finite (else its text)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {json_safe(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        route_methods = getattr(route, "methods", None)
+        if match != Match.NONE and route_methods:
+            methods |= set(route_methods)
+    return sorted(methods)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = json_safe(jsonable_encoder(exc.errors()))
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(app, request))
+        detail = json_safe(exc.detail)
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            _document_error_detail(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_error_detail(schema: dict[str, Any]) -> None:
+    """A 422 is a list of field errors from validation, or one message from a later check
+    (a mask outside the image, an unknown model): say both."""
+    validation = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+    if validation:
+        items = validation["properties"]["detail"]
+        validation["properties"]["detail"] = {
+            "title": "Detail",
+            "anyOf": [{k: v for k, v in items.items() if k != "title"}, {"type": "string"}],
+        }
+        validation["required"] = ["detail"]

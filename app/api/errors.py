@@ -18,6 +18,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from app.core.schemas import ERROR_DESCRIPTIONS, ErrorMessage
+
 
 def json_safe(value: Any) -> Any:
     """``value`` with every string valid UTF-8 and every float finite (else its text)."""
@@ -66,6 +68,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 routes=app.routes,
             )
             _document_error_detail(schema)
+            _document_common_errors(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -83,3 +86,22 @@ def _document_error_detail(schema: dict[str, Any]) -> None:
             "anyOf": [{k: v for k, v in items.items() if k != "title"}, {"type": "string"}],
         }
         validation["required"] = ["detail"]
+
+
+def _document_common_errors(schema: dict[str, Any]) -> None:
+    """Answers every operation of a kind can give, whatever its route says: a body can be
+    unreadable (400) or too large (413, from the middleware); credentials can be missing (401)."""
+    ref = {"$ref": "#/components/schemas/ErrorMessage"}
+    schema.setdefault("components", {}).setdefault("schemas", {})["ErrorMessage"] = ErrorMessage.model_json_schema()
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            codes = []
+            if "requestBody" in operation:
+                codes += [400, 413]
+            if operation.get("security"):
+                codes.append(401)
+            for code in codes:
+                operation["responses"].setdefault(
+                    str(code),
+                    {"description": ERROR_DESCRIPTIONS[code], "content": {"application/json": {"schema": ref}}},
+                )

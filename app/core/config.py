@@ -185,7 +185,7 @@ class Settings(BaseSettings):
             published = self.jwt_secret.get_secret_value() in PUBLISHED_JWT_SECRETS
             if published and not self.jwt_secret_arn:
                 raise ValueError(
-                    "APP_MODE=aws refuses a published JWT secret (the default or dev.env's): "
+                    "APP_MODE=aws refuses the default JWT secret and dev.env's (both are published): "
                     "set JWT_SECRET_ARN or JWT_SECRET"
                 )
             if not self.jwt_secret_arn and len(self.jwt_secret.get_secret_value()) < 32:

@@ -38,7 +38,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 ERROR_DESCRIPTIONS = {
-    400: "The request cannot be read (e.g. a malformed body).",
+    400: "The body cannot be read (e.g. not valid JSON or UTF-8).",
     401: "No credentials, or invalid or expired ones.",
     403: "Authenticated, but not allowed.",
     404: "Not found, or not yours.",

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from app.api.deps import CurrentUser, SessionDep, SettingsDep, StorageDep
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, paginate
+from app.core.schemas import error_responses
 from app.images import service
 from app.images.models import Image, ImageStatus
 from app.images.schemas import (
@@ -50,7 +51,7 @@ def _check(data: bytes, max_bytes: int, max_pixels: int) -> service.CheckedImage
         raise HTTPException(exc.status_code, exc.detail) from exc
 
 
-@router.post("", response_model=ImagePublic, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=ImagePublic, status_code=status.HTTP_201_CREATED, responses=error_responses(413, 415))
 def upload_image(
     file: Annotated[UploadFile, File(description="A PNG, JPEG or WebP image.")],
     session: SessionDep,
@@ -65,7 +66,9 @@ def upload_image(
     return to_public(image, storage)
 
 
-@router.post("/uploads", response_model=DirectUpload, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/uploads", response_model=DirectUpload, status_code=status.HTTP_201_CREATED, responses=error_responses(413)
+)
 def start_direct_upload(
     body: DirectUploadCreate, session: SessionDep, storage: StorageDep, settings: SettingsDep, user: CurrentUser
 ) -> DirectUpload:
@@ -91,7 +94,7 @@ def start_direct_upload(
     )
 
 
-@router.post("/{image_id}/complete", response_model=ImagePublic)
+@router.post("/{image_id:uuid}/complete", response_model=ImagePublic, responses=error_responses(404, 409, 413, 415))
 def complete_direct_upload(
     image_id: uuid.UUID, session: SessionDep, storage: StorageDep, settings: SettingsDep, user: CurrentUser
 ) -> ImagePublic:
@@ -133,12 +136,12 @@ def list_images(
     return Page(items=[to_public(row, storage) for row in rows], next_cursor=next_cursor)
 
 
-@router.get("/{image_id}", response_model=ImagePublic)
+@router.get("/{image_id:uuid}", response_model=ImagePublic, responses=error_responses(404))
 def get_image(image_id: uuid.UUID, session: SessionDep, storage: StorageDep, user: CurrentUser) -> ImagePublic:
     return to_public(owned_image_or_404(session, user, image_id), storage)
 
 
-@router.delete("/{image_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{image_id:uuid}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
 def delete_image(image_id: uuid.UUID, session: SessionDep, storage: StorageDep, user: CurrentUser) -> Response:
     image = owned_image_or_404(session, user, image_id)
     service.delete_image(session, storage, image=image)

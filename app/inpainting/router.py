@@ -4,6 +4,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import CurrentUser, SessionDep, SettingsDep, StorageDep
+from app.core.schemas import ErrorMessage, error_responses
 from app.images.models import ImageStatus
 from app.images.router import owned_image_or_404
 from app.inpainting import service
@@ -20,10 +21,12 @@ router = APIRouter(prefix="/inpaintings", tags=["inpaintings"])
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobPublic,
     responses={
-        404: {"description": "The image is not yours or does not exist."},
-        409: {"description": "The image's upload is not complete, or the Idempotency-Key was used for another body."},
-        422: {"description": "Invalid request or mask (empty, out of bounds, not a PNG, another size)."},
-        429: {"description": "Quota used up; see Retry-After."},
+        **error_responses(403, 404, 409, 429, 503),
+        404: {"model": ErrorMessage, "description": "The image is not yours or does not exist."},
+        409: {
+            "model": ErrorMessage,
+            "description": "The image's upload is not complete, or the Idempotency-Key was used for another body.",
+        },
     },
 )
 def create_inpainting(
@@ -42,6 +45,9 @@ def create_inpainting(
     `output` is `{image_id, url}`: a new PNG image at the input's full resolution in which every
     pixel outside the mask is the input's own. With a `seed`, an identical request reuses the
     earlier result (`output.cached`).
+
+    422: an invalid request, or a mask that cannot be used (empty, the whole image, out of
+    bounds, not a PNG, another size than the image).
     """
     model = resolve_model_or_422(session, settings, kind=service.KIND, name=body.model)
     image = owned_image_or_404(session, user, body.image_id)

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from app.core.schemas import ERROR_DESCRIPTIONS, ErrorMessage
+from app.core.security import HashingBusy
 
 
 def json_safe(value: Any) -> Any:
@@ -34,15 +35,16 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
 def allowed_methods(app: FastAPI, request: Request) -> list[str]:
     """Every method some route serves at this path (Starlette names only the first route's)."""
-    methods: set[str] = set()
-    for route in app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        route_methods = getattr(route, "methods", None)
-        if match != Match.NONE and route_methods:
-            methods |= set(route_methods)
-    return sorted(methods)
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in app.router.routes)
+    ]
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -58,6 +60,12 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Allow"] = ", ".join(allowed_methods(app, request))
         detail = json_safe(exc.detail)
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(HashingBusy)
+    async def hashing_busy(_request: Request, _exc: HashingBusy) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "too many sign-ins at once: try again shortly"}, status_code=503, headers={"Retry-After": "1"}
+        )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

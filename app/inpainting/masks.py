@@ -64,7 +64,7 @@ def mask_from_boxes(size: Size, boxes: Sequence[Sequence[int]]) -> Image:
             raise MaskError(f"boxes[{index}]: {list(box)} is outside the {width}x{height} image")
         # ImageDraw's rectangle includes its far corner, hence the -1.
         draw.rectangle((x1, y1, x2 - 1, y2 - 1), fill=MASKED)
-    return mask
+    return ensure_not_empty(mask)
 
 
 def mask_from_png_bytes(size: Size, data: bytes) -> Image:

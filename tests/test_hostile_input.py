@@ -307,3 +307,25 @@ def test_mpo_camera_jpeg_is_accepted_as_jpeg(client, user_headers) -> None:
     )
     assert response.status_code == 201, response.text
     assert response.json()["format"] == "JPEG"
+
+
+def test_local_mode_marks_one_default_model_per_kind(client, user_headers, seeded) -> None:
+    models = client.get("/v1/models", headers=user_headers).json()
+    for kind in {model["kind"] for model in models}:
+        assert [m["is_default"] for m in models if m["kind"] == kind].count(True) == 1, models
+
+
+def test_direct_uploads_never_completed_expire(client, user_headers, user, db) -> None:
+    from datetime import timedelta
+
+    from app.images.models import Image
+    from app.images.service import PENDING_UPLOAD_TTL
+
+    started = client.post("/v1/images/uploads", json={"content_type": "image/png", "bytes": 10}, headers=user_headers)
+    image_id = started.json()["image"]["id"]
+    row = db.get(Image, __import__("uuid").UUID(image_id))
+    row.created_at = row.created_at - PENDING_UPLOAD_TTL - timedelta(minutes=1)
+    db.commit()
+    listed = client.get("/v1/images", headers=user_headers).json()["items"]
+    assert image_id not in [item["id"] for item in listed]
+    assert client.get(f"/v1/images/{image_id}", headers=user_headers).status_code == 404

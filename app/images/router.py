@@ -7,6 +7,7 @@ from fastapi import APIRouter, File, HTTPException, Query, Response, UploadFile,
 from sqlalchemy import select
 
 from app.api.deps import CurrentUser, SessionDep, SettingsDep, StorageDep
+from app.core.db import utcnow
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, paginate
 from app.core.schemas import error_responses
 from app.images import service
@@ -81,6 +82,7 @@ def start_direct_upload(
             status.HTTP_413_CONTENT_TOO_LARGE,
             f"file is larger than the limit of {settings.max_direct_upload_bytes} bytes",
         )
+    service.expire_pending_uploads(session, storage, owner_id=user.id, now=utcnow())
     image = Image(id=uuid.uuid4(), owner_id=user.id, status=ImageStatus.PENDING_UPLOAD)
     image.storage_key = service.upload_key(user.id, image.id)
     session.add(image)
@@ -131,6 +133,7 @@ def list_images(
     cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
 ) -> Page[ImagePublic]:
+    service.expire_pending_uploads(session, storage, owner_id=user.id, now=utcnow())
     query = select(Image).where(Image.owner_id == user.id)
     rows, next_cursor = paginate(session, query, Image, cursor=cursor, limit=limit)
     return Page(items=[to_public(row, storage) for row in rows], next_cursor=next_cursor)

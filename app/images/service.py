@@ -7,6 +7,7 @@ import io
 import uuid
 import warnings
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -161,3 +162,26 @@ def delete_image(session: Session, storage: Storage, *, image: Image) -> None:
     session.delete(image)
     session.commit()
     storage.delete(key)
+
+
+# A direct upload never completed within this long is dropped (row and bytes). S3's lifecycle
+# rule expires the bytes under uploads/ in aws mode; this also removes the row, in both modes.
+PENDING_UPLOAD_TTL = timedelta(days=1)
+
+
+def expire_pending_uploads(session: Session, storage: Storage, *, owner_id: uuid.UUID, now: datetime) -> int:
+    stale = list(
+        session.scalars(
+            select(Image).where(
+                Image.owner_id == owner_id,
+                Image.status == ImageStatus.PENDING_UPLOAD,
+                Image.created_at < now - PENDING_UPLOAD_TTL,
+            )
+        )
+    )
+    for image in stale:
+        storage.delete(image.storage_key)
+        session.delete(image)
+    if stale:
+        session.commit()
+    return len(stale)

@@ -141,9 +141,9 @@ def test_mask_bomb_is_422(client, user_headers, seeded, db) -> None:
 
 
 def test_signed_files_path_escaping_storage_is_404(client, settings) -> None:
-    from app.storage.local import LocalStorage
-
     from urllib.parse import quote
+
+    from app.storage.local import LocalStorage
 
     key = "../../../etc/passwd"
     url = LocalStorage(settings)._signed_url("GET", key)

@@ -42,8 +42,9 @@ def create_inpainting(
     """Regenerate the masked region of an image from a prompt, as a job.
 
     Answers 202 with the job (poll `GET /v1/jobs/{id}`, or send `Prefer: wait=N`). On success
-    `output` is `{image_id, url}`: a new PNG image at the input's full resolution in which every
-    pixel outside the mask is the input's own. With a `seed`, an identical request reuses the
+    `output` is `{image_id, url}`: a new image at the input's full resolution. As PNG (the
+    default) every pixel outside the mask is the input's own; `output_format: jpeg|webp` trades
+    that for a several times smaller file (see docs/inpainting.md). With a `seed`, an identical request reuses the
     earlier result (`output.cached`).
 
     422: an invalid request, or a mask that cannot be used (empty, the whole image, out of
@@ -58,8 +59,11 @@ def create_inpainting(
     except MaskError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, exc.message) from exc
     params = service.resolve_params(body, model)
-    key = service.cache_key(image_sha256=image.sha256, mask_sha256=mask.sha256, params=params, model=model.name)
-    job_input = service.job_input(image, mask, params, body.mask)
+    output = service.output_options(body)
+    key = service.cache_key(
+        image_sha256=image.sha256, mask_sha256=mask.sha256, params=params, model=model.name, output=output
+    )
+    job_input = {**service.job_input(image, mask, params, body.mask), **output}
     return submit_job(
         request=request,
         session=session,

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -74,6 +74,9 @@ class MaskSpec(BaseModel):
         return data
 
 
+OutputFormat = Literal["png", "jpeg", "webp"]
+
+
 class InpaintingCreate(BaseModel):
     model_config = {
         **REQUEST_CONFIG,
@@ -100,4 +103,13 @@ class InpaintingCreate(BaseModel):
     )
     model: SafeStr | None = Field(
         None, max_length=100, description="An inpaint model from GET /v1/models; default: the default one."
+    )
+    output_format: OutputFormat = Field(
+        "png",
+        description="`png` (default): lossless; every pixel outside the mask is the input's own. "
+        "`jpeg` / `webp`: typically 3-10x smaller, but lossy everywhere: pixels outside the mask "
+        "change slightly too (compression noise), and `jpeg` drops transparency.",
+    )
+    output_quality: int = Field(
+        90, ge=50, le=100, description="`jpeg` / `webp` only: encoder quality (higher: larger, closer)."
     )

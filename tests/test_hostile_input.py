@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import struct
 import zlib
 
@@ -333,3 +334,57 @@ def test_direct_uploads_never_completed_expire(client, user_headers, user, db) -
     listed = client.get("/v1/images", headers=user_headers).json()["items"]
     assert image_id not in [item["id"] for item in listed]
     assert client.get(f"/v1/images/{image_id}", headers=user_headers).status_code == 404
+
+
+def test_500_over_real_http_says_connection_close_and_the_next_request_works(app, request) -> None:
+    """Over a real keep-alive connection (uvicorn): the 500 says ``Connection: close``, so a
+    client opens a new connection instead of reusing one the server drops (was ECONNRESET)."""
+    import httpx
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    base = request.getfixturevalue("live_server")
+    with httpx.Client(base_url=base, timeout=10) as client:
+        response = client.get("/boom", headers={"X-Request-ID": "live-1"})
+        assert response.status_code == 500
+        assert response.headers["connection"] == "close"
+        assert response.json()["request_id"] == "live-1" and response.headers["x-request-id"] == "live-1"
+        assert client.get("/health").status_code in (200, 503)  # a fresh connection, no reset
+
+
+def test_migration_removes_stored_nul_escapes_so_detections_answer_again(client, user, user_headers, db) -> None:
+    """PostgreSQL: a job input stored with ``\\u0000`` (before input was checked) made every
+    detections lookup of its owner a 500; migration 0004 cleans the stored inputs."""
+    from sqlalchemy import text
+
+    from app.core.db import get_engine, utcnow
+    from app.core.migrate import downgrade, upgrade
+    from app.jobs.models import Job
+
+    if get_engine().dialect.name != "postgresql":
+        pytest.skip("SQLite's JSON functions read \\u0000 fine")
+    image = upload_image(client, user_headers, png_bytes())
+    job = Job(
+        owner_id=user.id,
+        kind="locate",
+        model="opencv-locator",
+        status="succeeded",
+        input={"image_id": image["id"], "labels": ["x"]},
+        request_hash="0" * 64,
+        completed_at=utcnow(),
+    )
+    db.add(job)
+    db.commit()
+    db.close()
+    downgrade("0003")
+    with get_engine().begin() as connection:  # as an unchecked request stored it
+        connection.execute(
+            text("UPDATE jobs SET input = CAST(:value AS json) WHERE id = :id"),
+            {"value": json.dumps({"image_id": image["id"], "labels": ["a\x00b"]}), "id": job.id},
+        )
+    assert client.get(f"/v1/images/{image['id']}/detections", headers=user_headers).status_code == 500
+    upgrade("head")
+    response = client.get(f"/v1/images/{image['id']}/detections", headers=user_headers)
+    assert response.status_code == 200, response.text

@@ -1,4 +1,9 @@
-"""login throttles
+"""login throttles; NUL escapes removed from stored job inputs
+
+Before input was checked, a NUL in a request string reached a job's JSON ``input``. PostgreSQL
+stores ``\u0000`` in a ``json`` value but cannot turn it into text, so every ``->>`` over that
+user's jobs failed (GET /v1/images/{id}/detections answered 500 for good). Such escapes are
+removed from the stored text; requests can no longer bring new ones.
 
 Revision ID: 0004_login_throttles
 Revises: 0003
@@ -25,6 +30,13 @@ def upgrade() -> None:
         sa.Column("blocked_until", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_login_throttles")),
     )
+
+
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "UPDATE jobs SET input = replace(input::text, '\\u0000', '')::json "
+            "WHERE strpos(input::text, '\\u0000') > 0"
+        )
 
 
 def downgrade() -> None:

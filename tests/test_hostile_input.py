@@ -301,6 +301,13 @@ def test_cmyk_and_palette_images_become_rgb(client, user_headers) -> None:
     Image.new("CMYK", (20, 10), (0, 255, 255, 0)).save(cmyk, format="JPEG")
     stored = _stored(client, user_headers, upload_image(client, user_headers, cmyk.getvalue(), "c.jpg", "image/jpeg"))
     assert stored.mode == "RGB" and stored.getpixel((5, 5))[0] > 240 and stored.getpixel((5, 5))[1] < 15
+    palette = Image.new("P", (10, 10), 0)
+    palette.putpalette([255, 0, 0, 0, 255, 0])
+    palette.paste(1, (0, 0, 5, 10))
+    buffer = io.BytesIO()
+    palette.save(buffer, format="PNG", transparency=1)
+    stored = _stored(client, user_headers, upload_image(client, user_headers, buffer.getvalue()))
+    assert stored.mode == "RGBA" and stored.getpixel((7, 5)) == (255, 0, 0, 255) and stored.getpixel((2, 5))[3] == 0
 
 
 def test_mpo_camera_jpeg_is_accepted_as_jpeg(client, user_headers) -> None:

@@ -31,11 +31,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key", name=op.f("pk_login_throttles")),
     )
 
-
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
-            "UPDATE jobs SET input = replace(input::text, '\\u0000', '')::json "
-            "WHERE strpos(input::text, '\\u0000') > 0"
+            "UPDATE jobs SET input = replace(input::text, '\\u0000', '')::json WHERE strpos(input::text, '\\u0000') > 0"
         )
 
 

@@ -4,6 +4,7 @@ Each test here failed before its fix (see docs/notes for the list)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -12,6 +13,7 @@ import zlib
 
 import numpy as np
 import pytest
+from fastapi import FastAPI, Request
 from PIL import Image
 
 from tests.factories import png_bytes, upload_image
@@ -156,10 +158,6 @@ def test_signed_files_path_escaping_storage_is_404(client, settings) -> None:
 def test_chunked_body_over_the_limit_is_413_and_never_read_whole() -> None:
     """A body without Content-Length (chunked) is counted as it streams: 413 at the first
     chunk past the limit; the endpoint never runs and the rest is never read."""
-    import asyncio
-
-    from fastapi import FastAPI, Request
-
     from app.api.middleware import BodySizeLimitMiddleware
 
     inner = FastAPI()
@@ -192,7 +190,12 @@ def test_chunked_body_over_the_limit_is_413_and_never_read_whole() -> None:
         "scheme": "http",
         "server": ("testserver", 80),
     }
-    asyncio.run(BodySizeLimitMiddleware(inner, max_bytes=10 * 1024)(scope, receive, send))
+    # A private loop: asyncio.run() would leave the main thread without one for later tests.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(BodySizeLimitMiddleware(inner, max_bytes=10 * 1024)(scope, receive, send))
+    finally:
+        loop.close()
     assert sent[0]["status"] == 413
     assert pulled == 11 and reached == []
 

@@ -13,7 +13,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
@@ -67,17 +66,13 @@ def install_error_handlers(app: FastAPI) -> None:
             {"detail": "too many sign-ins at once: try again shortly"}, status_code=503, headers={"Retry-After": "1"}
         )
 
+    default_openapi = app.openapi  # keeps FastAPI's servers (stage prefix), tags, versions
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-            )
+            schema = default_openapi()  # also caches it in app.openapi_schema
             _document_error_detail(schema)
             _document_common_errors(schema)
-            app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -6,13 +6,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
+from app.api.errors import install_error_handlers
 from app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.api.router import api_router
 from app.core.config import Settings, get_settings
-from app.core.logging import configure_logging, request_id_var
+from app.core.logging import configure_logging
 from app.health.router import router as health_router
 from app.images.files import router as files_router
 from app.web.router import router as web_router
@@ -60,10 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(files_router)
     app.include_router(web_router)
 
-    @app.exception_handler(Exception)
-    async def unhandled(_request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error", extra={"error": type(exc).__name__})
-        return JSONResponse({"detail": "internal error", "request_id": request_id_var.get()}, status_code=500)
+    install_error_handlers(app)  # unhandled errors are answered by RequestContextMiddleware
 
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware

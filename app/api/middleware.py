@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids, access logs, and a cap on request bodies."""
+"""Pure ASGI middleware: request ids, access logs, answers to unhandled errors, a cap on bodies."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 import uuid
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.logging import request_id_var
@@ -32,7 +33,13 @@ def _request_id(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    """Tags each request with an id (echoed in ``X-Request-ID``) and logs one line per request."""
+    """Tags each request with an id (echoed in ``X-Request-ID``), logs one line per request,
+    and answers an unhandled error itself.
+
+    The 500 is made here, inside the request's context, so it carries the request id in its
+    body and headers (Starlette's outermost error handler runs after the context is gone), and
+    ``Connection: close``: the server drops a connection after an error, so say so.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -45,10 +52,12 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status_code = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status_code
+            nonlocal status_code, response_started
             if message["type"] == "http.response.start":
+                response_started = True
                 status_code = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
@@ -56,6 +65,17 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            logger.exception("unhandled error", extra={"error": type(exc).__name__})
+            if response_started:
+                raise  # too late for an answer: let the server drop the connection
+            status_code = 500
+            await _send_json(
+                send,
+                500,
+                {"detail": "internal error", "request_id": request_id},
+                [(b"x-request-id", request_id.encode()), (b"connection", b"close")],
+            )
         finally:
             state = scope.get("state") or {}
             logger.info(
@@ -71,29 +91,75 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` once a body passes the limit; FastAPI lets an HTTPException
+    from body reading through, so the endpoint never runs."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"request body is larger than the limit of {max_bytes} bytes")
+
+
 class BodySizeLimitMiddleware:
-    """Refuses bodies over a limit with 413 before they are read or parsed."""
+    """Refuses bodies over a limit with 413, before they are read whole.
+
+    ``Content-Length`` is checked up front; a body without one (chunked) is counted as it
+    streams in and refused at the first chunk past the limit.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope["path"].startswith("/files/"):
-            for name, value in scope.get("headers", []):
-                if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                    await _send_413(send, self.max_bytes)
-                    return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["path"].startswith("/files/"):  # /files counts its own limit
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await _send_413(send, self.max_bytes)
+                return
+        received = 0
+        response_started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if response_started:
+                raise
+            await _send_413(send, self.max_bytes)
 
 
 async def _send_413(send: Send, max_bytes: int) -> None:
-    body = json.dumps({"detail": f"request body is larger than the limit of {max_bytes} bytes"}).encode()
+    detail = f"request body is larger than the limit of {max_bytes} bytes"
+    await _send_json(send, 413, {"detail": detail}, [(b"connection", b"close")])
+
+
+async def _send_json(send: Send, status: int, content: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
+    body = json.dumps(content).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

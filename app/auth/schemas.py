@@ -5,6 +5,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.schemas import REQUEST_CONFIG, NotBlankStr
+
 
 class Token(BaseModel):
     access_token: str
@@ -13,7 +15,9 @@ class Token(BaseModel):
 
 
 class ApiKeyCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    model_config = REQUEST_CONFIG
+
+    name: NotBlankStr = Field(min_length=1, max_length=100)
 
 
 class ApiKeyPublic(BaseModel):

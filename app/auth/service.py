@@ -56,7 +56,12 @@ def user_for_bearer(session: Session, *, credential: str, jwt_secret: str) -> Us
             session.commit()
         user = api_key.user
     else:
-        subject = decode_access_token(credential, secret=jwt_secret)
+        from app.core.config import get_settings
+
+        settings = get_settings()
+        subject = decode_access_token(
+            credential, secret=jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        )
         if subject is None:
             return None
         try:

@@ -23,6 +23,9 @@ from pydantic_settings import (
 )
 
 DEFAULT_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"  # noqa: S105 - refused in aws mode
+# Secrets anyone can read (the code's default, the repository's dev.env): refused in aws mode.
+# tests/test_hostile_auth.py checks that dev.env's value is listed here.
+PUBLISHED_JWT_SECRETS = frozenset({DEFAULT_JWT_SECRET, "local-dev-only-jwt-secret-not-for-production-use"})
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -104,6 +107,16 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)
     jwt_secret_arn: str | None = None
     access_token_minutes: int = 60 * 8
+    jwt_issuer: str = "prompted-inpainting"  # app.core.security's defaults
+    jwt_audience: str = "prompted-inpainting-api"
+    # Login throttling (state in the database: shared by every Lambda instance).
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_client: int = 20
+    login_failure_window_seconds: int = 15 * 60
+    login_lockout_seconds: int = 5 * 60
+    # argon2 hashes at once per process (64 MiB and a core each); others wait, then get a 503.
+    password_hash_concurrency: int = 2
+    password_hash_wait_seconds: float = 5.0
     admin_email: str = "admin@example.com"
     admin_password: SecretStr | None = None
     admin_password_secret_arn: str | None = None

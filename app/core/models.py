@@ -5,6 +5,7 @@ has a foreign key to ``users``); a process that imported only some of them could
 ``app.core.db.get_engine`` imports this module, so no entry point can forget it.
 """
 
+from app.auth.models import LoginThrottle
 from app.catalog.models import AccessPolicy, MLModel, UsageCounter
 from app.core.db import Base
 from app.images.models import Image
@@ -12,4 +13,15 @@ from app.jobs.models import Job
 from app.locator.models import Detection
 from app.users.models import ApiKey, User
 
-__all__ = ["AccessPolicy", "ApiKey", "Base", "Detection", "Image", "Job", "MLModel", "UsageCounter", "User"]
+__all__ = [
+    "AccessPolicy",
+    "ApiKey",
+    "Base",
+    "Detection",
+    "Image",
+    "Job",
+    "LoginThrottle",
+    "MLModel",
+    "UsageCounter",
+    "User",
+]

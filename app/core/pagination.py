@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import base64
-import json
+import re
 import uuid
-from datetime import datetime
-from typing import Any, Generic, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import HTTPException, status
-from pydantic import BaseModel
+from fastapi import Query
+from pydantic import AfterValidator, BaseModel
 from sqlalchemy import Select, tuple_
 
 T = TypeVar("T")
 
 DEFAULT_LIMIT = 50
+CURSOR_PATTERN = r"^[0-9]{16}_[0-9a-f]{32}$"
+_CURSOR = re.compile(CURSOR_PATTERN)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_LIMIT = 200
 
 
@@ -24,17 +26,34 @@ class Page(BaseModel, Generic[T]):
 
 
 def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
-    raw = json.dumps([created_at.isoformat(), str(row_id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    """``<microseconds since 1970, 16 digits>_<id as 32 hex digits>``: every string of that
+    shape (the schema's pattern) names a position, so none can fail later."""
+    micros = (created_at - _EPOCH) // timedelta(microseconds=1)
+    return f"{micros:016d}_{row_id.hex}"
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, row_id = json.loads(raw)
-        return datetime.fromisoformat(created_at), uuid.UUID(row_id)
-    except (ValueError, TypeError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "invalid cursor") from exc
+    """The position a cursor names; ``ValueError`` for anything else."""
+    if not _CURSOR.fullmatch(cursor):
+        raise ValueError("invalid cursor: use next_cursor from the previous page")
+    micros, hex_id = cursor.split("_")
+    return _EPOCH + timedelta(microseconds=int(micros)), uuid.UUID(hex=hex_id)
+
+
+def _valid_cursor(cursor: str | None) -> str | None:
+    if cursor is not None:
+        decode_cursor(cursor)
+    return cursor
+
+
+Cursor = Annotated[
+    str | None,
+    Query(
+        pattern=CURSOR_PATTERN,
+        description="`next_cursor` of the previous page (opaque); omit for the first page.",
+    ),
+    AfterValidator(_valid_cursor),
+]
 
 
 def paginate(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import SecretStr
 
 from app.core import aws
-from app.core.config import DEFAULT_JWT_SECRET, Settings
+from app.core.config import PUBLISHED_JWT_SECRETS, Settings
 
 
 def _plain_or_secret(plain: SecretStr | None, secret_arn: str | None, key: str | None = None) -> str | None:
@@ -15,13 +15,21 @@ def _plain_or_secret(plain: SecretStr | None, secret_arn: str | None, key: str |
 
 
 class InsecureJwtSecret(RuntimeError):
-    """APP_MODE=aws with neither JWT_SECRET_ARN nor a JWT_SECRET of its own."""
+    """APP_MODE=aws with neither JWT_SECRET_ARN nor a strong JWT_SECRET of its own."""
 
 
 def jwt_secret(settings: Settings) -> str:
-    default = settings.jwt_secret.get_secret_value() == DEFAULT_JWT_SECRET
-    if settings.is_aws and not settings.jwt_secret_arn and default:
-        raise InsecureJwtSecret("APP_MODE=aws refuses the default JWT secret: set JWT_SECRET_ARN or JWT_SECRET")
+    """The key that signs and checks tokens. Checked here, where it is used, not in Settings:
+    only the API signs tokens, and the other functions start without any JWT configuration."""
+    if settings.is_aws and not settings.jwt_secret_arn:
+        plain = settings.jwt_secret.get_secret_value()
+        if plain in PUBLISHED_JWT_SECRETS:
+            raise InsecureJwtSecret(
+                "APP_MODE=aws refuses the default JWT secret and dev.env's (both are published): "
+                "set JWT_SECRET_ARN or JWT_SECRET"
+            )
+        if len(plain) < 32:
+            raise InsecureJwtSecret("APP_MODE=aws needs a JWT secret of at least 32 characters")
     value = _plain_or_secret(settings.jwt_secret, settings.jwt_secret_arn)
     assert value is not None  # jwt_secret has a default, refused above in aws mode
     return value

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
@@ -16,6 +19,12 @@ from app.core.db import utcnow
 
 API_KEY_PREFIX = "ipk_"
 JWT_ALGORITHM = "HS256"
+DEFAULT_ISSUER = "prompted-inpainting"
+DEFAULT_AUDIENCE = "prompted-inpainting-api"
+
+
+class HashingBusy(Exception):
+    """Every password-hashing slot stayed taken for too long (answered 503 + Retry-After)."""
 
 
 @lru_cache
@@ -23,35 +32,77 @@ def _hasher() -> PasswordHasher:
     return PasswordHasher()
 
 
+@lru_cache
+def _hash_slots() -> tuple[threading.BoundedSemaphore, float]:
+    from app.core.config import get_settings
+
+    settings = get_settings()
+    return threading.BoundedSemaphore(max(1, settings.password_hash_concurrency)), settings.password_hash_wait_seconds
+
+
+@contextmanager
+def _hash_slot() -> Iterator[None]:
+    """One argon2 hash costs 64 MiB and a core for ~0.1 s: forty at once took a server to
+    1 GB and every login to 5 s. A few run at once; the rest wait, then give up."""
+    slots, wait_seconds = _hash_slots()
+    if not slots.acquire(timeout=wait_seconds):
+        raise HashingBusy
+    try:
+        yield
+    finally:
+        slots.release()
+
+
 def hash_password(password: str) -> str:
-    return _hasher().hash(password)
+    with _hash_slot():
+        return _hasher().hash(password)
 
 
 def verify_password(password: str, password_hash: str) -> bool:
-    try:
-        return _hasher().verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    with _hash_slot():
+        try:
+            return _hasher().verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 def needs_rehash(password_hash: str) -> bool:
     return _hasher().check_needs_rehash(password_hash)
 
 
-def create_access_token(*, subject: str, secret: str, minutes: int) -> tuple[str, int]:
+def create_access_token(
+    *, subject: str, secret: str, minutes: int, issuer: str = DEFAULT_ISSUER, audience: str = DEFAULT_AUDIENCE
+) -> tuple[str, int]:
     import jwt  # imported here: API-key requests and /health never need it
 
     now = utcnow()
-    payload: dict[str, Any] = {"sub": subject, "iat": now, "exp": now + timedelta(minutes=minutes), "typ": "access"}
+    payload: dict[str, Any] = {
+        "sub": subject,
+        "iss": issuer,
+        "aud": audience,
+        "iat": now,
+        "exp": now + timedelta(minutes=minutes),
+        "typ": "access",
+    }
     return jwt.encode(payload, secret, algorithm=JWT_ALGORITHM), minutes * 60
 
 
-def decode_access_token(token: str, *, secret: str) -> str | None:
-    """The token's subject, or None when it is invalid or expired."""
+def decode_access_token(
+    token: str, *, secret: str, issuer: str = DEFAULT_ISSUER, audience: str = DEFAULT_AUDIENCE
+) -> str | None:
+    """The token's subject, or None when it is invalid, expired, or meant for another
+    issuer or audience (a token of another service that shares the secret)."""
     import jwt
 
     try:
-        payload = jwt.decode(token, secret, algorithms=[JWT_ALGORITHM], options={"require": ["exp", "sub"]})
+        payload = jwt.decode(
+            token,
+            secret,
+            algorithms=[JWT_ALGORITHM],
+            issuer=issuer,
+            audience=audience,
+            options={"require": ["exp", "sub", "iss", "aud"]},
+        )
     except jwt.PyJWTError:
         return None
     if payload.get("typ") != "access":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
+from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import FileResponse
@@ -11,6 +12,13 @@ from app.api.deps import StorageDep
 from app.storage.local import LocalStorage
 
 router = APIRouter(prefix="/files", tags=["files"], include_in_schema=False)
+
+
+def _path_or_404(local: LocalStorage, key: str) -> Path:
+    try:
+        return local.path(key)
+    except ValueError as exc:  # the key escapes the storage folder: as if it did not exist
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found") from exc
 
 
 def _local(storage: StorageDep) -> LocalStorage:
@@ -24,7 +32,7 @@ def read_file(key: str, expires: int, signature: str, storage: StorageDep) -> Fi
     local = _local(storage)
     if not local.verify("GET", key, expires, signature):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid or expired link")
-    path = local.path(key)
+    path = _path_or_404(local, key)
     if not path.is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -45,5 +53,6 @@ async def write_file(
             raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"larger than {max_bytes} bytes")
     if not body:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "empty body")
+    _path_or_404(local, key)
     local.put(key, bytes(body), request.headers.get("content-type", "application/octet-stream"))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -7,7 +7,9 @@ from fastapi import APIRouter, File, HTTPException, Query, Response, UploadFile,
 from sqlalchemy import select
 
 from app.api.deps import CurrentUser, SessionDep, SettingsDep, StorageDep
-from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, paginate
+from app.core.db import utcnow
+from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, paginate
+from app.core.schemas import error_responses
 from app.images import service
 from app.images.models import Image, ImageStatus
 from app.images.schemas import (
@@ -50,7 +52,7 @@ def _check(data: bytes, max_bytes: int, max_pixels: int) -> service.CheckedImage
         raise HTTPException(exc.status_code, exc.detail) from exc
 
 
-@router.post("", response_model=ImagePublic, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=ImagePublic, status_code=status.HTTP_201_CREATED, responses=error_responses(413, 415))
 def upload_image(
     file: Annotated[UploadFile, File(description="A PNG, JPEG or WebP image.")],
     session: SessionDep,
@@ -71,7 +73,9 @@ def upload_image(
     return to_public(image, storage)
 
 
-@router.post("/uploads", response_model=DirectUpload, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/uploads", response_model=DirectUpload, status_code=status.HTTP_201_CREATED, responses=error_responses(413)
+)
 def start_direct_upload(
     body: DirectUploadCreate, session: SessionDep, storage: StorageDep, settings: SettingsDep, user: CurrentUser
 ) -> DirectUpload:
@@ -84,6 +88,7 @@ def start_direct_upload(
             status.HTTP_413_CONTENT_TOO_LARGE,
             f"file is larger than the limit of {settings.max_direct_upload_bytes} bytes",
         )
+    service.expire_pending_uploads(session, storage, owner_id=user.id, now=utcnow())
     image = Image(id=uuid.uuid4(), owner_id=user.id, status=ImageStatus.PENDING_UPLOAD)
     image.storage_key = service.upload_key(user.id, image.id)
     session.add(image)
@@ -97,7 +102,7 @@ def start_direct_upload(
     )
 
 
-@router.post("/{image_id}/complete", response_model=ImagePublic)
+@router.post("/{image_id:uuid}/complete", response_model=ImagePublic, responses=error_responses(404, 409, 413, 415))
 def complete_direct_upload(
     image_id: uuid.UUID, session: SessionDep, storage: StorageDep, settings: SettingsDep, user: CurrentUser
 ) -> ImagePublic:
@@ -131,20 +136,21 @@ def list_images(
     session: SessionDep,
     storage: StorageDep,
     user: CurrentUser,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
 ) -> Page[ImagePublic]:
+    service.expire_pending_uploads(session, storage, owner_id=user.id, now=utcnow())
     query = select(Image).where(Image.owner_id == user.id)
     rows, next_cursor = paginate(session, query, Image, cursor=cursor, limit=limit)
     return Page(items=[to_public(row, storage) for row in rows], next_cursor=next_cursor)
 
 
-@router.get("/{image_id}", response_model=ImagePublic)
+@router.get("/{image_id:uuid}", response_model=ImagePublic, responses=error_responses(404))
 def get_image(image_id: uuid.UUID, session: SessionDep, storage: StorageDep, user: CurrentUser) -> ImagePublic:
     return to_public(owned_image_or_404(session, user, image_id), storage)
 
 
-@router.delete("/{image_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{image_id:uuid}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
 def delete_image(image_id: uuid.UUID, session: SessionDep, storage: StorageDep, user: CurrentUser) -> Response:
     image = owned_image_or_404(session, user, image_id)
     service.delete_image(session, storage, image=image)

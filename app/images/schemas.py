@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from app.core.schemas import REQUEST_CONFIG
+
 
 class ImagePublic(BaseModel):
     id: uuid.UUID
@@ -20,6 +22,8 @@ class ImagePublic(BaseModel):
 
 
 class DirectUploadCreate(BaseModel):
+    model_config = REQUEST_CONFIG
+
     content_type: Literal["image/png", "image/jpeg", "image/webp"]
     bytes: int = Field(gt=0, description="Size of the file that will be uploaded.")
 

@@ -7,12 +7,17 @@ import io
 import uuid
 import warnings
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.images.models import Image, ImageStatus
 from app.storage import Storage
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
@@ -56,6 +61,8 @@ def check_image(data: bytes, *, max_bytes: int, max_pixels: int) -> CheckedImage
             warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
             opened = PILImage.open(io.BytesIO(data))
         with opened as image:
+            if image.format == "MPO":  # a camera JPEG with extra frames: every viewer shows the first
+                image.format = "JPEG"
             if image.format not in CONTENT_TYPES:
                 raise ImageRejected(415, f"unsupported image format {image.format}: expected PNG, JPEG or WebP")
             width, height = image.size
@@ -66,13 +73,18 @@ def check_image(data: bytes, *, max_bytes: int, max_pixels: int) -> CheckedImage
             image.load()
             fmt = image.format
             orientation = image.getexif().get(0x0112, 1)
+            normalised = to_8bit(image)
             if orientation not in (None, 1):
-                upright = ImageOps.exif_transpose(image)
+                normalised = ImageOps.exif_transpose(normalised)
+            if normalised is not image or image.mode not in {"RGB", "RGBA", "L", "LA"}:
+                # Stored as 8-bit RGB(A)/L, so every reader (and model) sees the right colours.
+                if fmt == "JPEG" and normalised.mode not in {"RGB", "L"}:
+                    normalised = normalised.convert("RGB")
                 buffer = io.BytesIO()
                 save_kwargs = {"quality": 95} if fmt in {"JPEG", "WEBP"} else {}
-                upright.save(buffer, format=fmt, **save_kwargs)
+                normalised.save(buffer, format=fmt, **save_kwargs)
                 data = buffer.getvalue()
-                width, height = upright.size
+                width, height = normalised.size
     except ImageRejected:
         raise
     except PILImage.DecompressionBombError as exc:
@@ -82,6 +94,30 @@ def check_image(data: bytes, *, max_bytes: int, max_pixels: int) -> CheckedImage
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(422, f"the image could not be decoded: {exc}") from exc
     return CheckedImage(data=data, format=fmt, width=width, height=height)
+
+
+def to_8bit(image: PILImage) -> PILImage:
+    """``image`` as 8-bit L, LA, RGB or RGBA with its values scaled, not clipped.
+
+    ``convert("RGB")`` clips a 16-bit PNG's values at 255 (an almost white picture); CMYK,
+    palette and other modes are converted the ordinary way. An image already in an 8-bit
+    mode comes back as itself.
+    """
+    import numpy as np
+    from PIL import Image as PILImageModule
+
+    if image.mode in {"RGB", "RGBA", "L", "LA"}:
+        return image
+    if image.mode.startswith("I;16") or image.mode == "I":
+        values = np.asarray(image, dtype=np.float64)
+        scale = 257.0 if image.mode.startswith("I;16") or values.max(initial=0) > 255 else 1.0
+        return PILImageModule.fromarray(np.clip(np.rint(values / scale), 0, 255).astype(np.uint8), mode="L")
+    if image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        high = 1.0 if values.max(initial=0) <= 1.0 else 255.0
+        return PILImageModule.fromarray(np.clip(np.rint(values / high * 255), 0, 255).astype(np.uint8), mode="L")
+    has_alpha = image.mode in {"PA", "La", "RGBa"} or "transparency" in image.info
+    return image.convert("RGBA" if has_alpha else "RGB")
 
 
 def storage_key(owner_id: uuid.UUID, image_id: uuid.UUID, fmt: str) -> str:
@@ -126,3 +162,26 @@ def delete_image(session: Session, storage: Storage, *, image: Image) -> None:
     session.delete(image)
     session.commit()
     storage.delete(key)
+
+
+# A direct upload never completed within this long is dropped (row and bytes). S3's lifecycle
+# rule expires the bytes under uploads/ in aws mode; this also removes the row, in both modes.
+PENDING_UPLOAD_TTL = timedelta(days=1)
+
+
+def expire_pending_uploads(session: Session, storage: Storage, *, owner_id: uuid.UUID, now: datetime) -> int:
+    stale = list(
+        session.scalars(
+            select(Image).where(
+                Image.owner_id == owner_id,
+                Image.status == ImageStatus.PENDING_UPLOAD,
+                Image.created_at < now - PENDING_UPLOAD_TTL,
+            )
+        )
+    )
+    for image in stale:
+        storage.delete(image.storage_key)
+        session.delete(image)
+    if stale:
+        session.commit()
+    return len(stale)

@@ -109,7 +109,8 @@ def inpaint_highres(
     crop_mask = mask.crop(box)
     size = working_size(crop.size, max_side=backend.max_side, upscale=backend.upscale, multiple=backend.size_multiple)
     model_image = crop.convert("RGB")
-    model_mask = crop_mask
+    # The model regenerates every pixel the mask touches; grey values only blend the paste.
+    model_mask = crop_mask.point(lambda v: 255 if v else 0)
     if size != crop.size:
         model_image = model_image.resize(size, PILImage.Resampling.LANCZOS)
         # Area-average then "any coverage is masked": a thin stroke survives the downscale,

@@ -1,10 +1,10 @@
 """The "inpaint" job: what the worker Lambda (or the local pool) runs for each job.
 
 Registered in ``app.jobs.runner.HANDLER_MODULES``. Loads the image and the stored mask, runs
-the high-resolution strategy with the model's backend, stores the result as a new PNG image
-of the same owner. The output's id and storage key derive from the job id, so a retried
-attempt overwrites instead of leaving a second image; the image row commits together with
-the job's success.
+the high-resolution strategy with the model's backend, stores the result as a new image of
+the same owner (PNG, or JPEG/WebP when the request asked). The output's id and storage key
+derive from the job id, so a retried attempt overwrites instead of leaving a second image;
+the image row commits together with the job's success.
 """
 
 from __future__ import annotations
@@ -12,19 +12,23 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.catalog.models import MLModel
 from app.images.models import Image, ImageStatus
-from app.images.service import get_owned_image, storage_key
+from app.images.service import CONTENT_TYPES, get_owned_image, storage_key
 from app.inpainting.backends import UnknownBackend, get_backend
 from app.inpainting.backends.base import InpaintParams
 from app.inpainting.highres import encode_png, inpaint_highres, open_image
 from app.inpainting.masks import MaskError, mask_from_png_bytes
 from app.jobs.errors import JobFailed
 from app.jobs.runner import JobContext, JobResult
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +37,19 @@ _PARAM_FIELDS = ("prompt", "negative_prompt", "num_inference_steps", "guidance_s
 
 def output_image_id(job_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(job_id, "inpaint-output")
+
+
+def encode_output(image: PILImage, fmt: str, quality: int) -> bytes:
+    """PNG (lossless, the default), or JPEG / WebP at ``quality`` when the request asked."""
+    if fmt == "PNG":
+        return encode_png(image)
+    import io
+
+    if fmt == "JPEG" and image.mode != "RGB":
+        image = image.convert("RGB")  # JPEG has no alpha
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, quality=quality)
+    return buffer.getvalue()
 
 
 def run(ctx: JobContext) -> JobResult:
@@ -54,8 +71,9 @@ def run(ctx: JobContext) -> JobResult:
     except MaskError as exc:
         raise JobFailed("invalid_mask", exc.message) from exc
 
+    fmt = str(spec.get("output_format", "png")).upper()
     image_id = output_image_id(job.id)
-    key = storage_key(job.owner_id, image_id, "PNG")
+    key = storage_key(job.owner_id, image_id, fmt)
     if ctx.storage.size(key) is not None:
         # An earlier delivery of this job stored its output, then died before committing it
         # (crash, timeout, database error): use it rather than pay for the endpoint call again.
@@ -67,9 +85,9 @@ def run(ctx: JobContext) -> JobResult:
         params = InpaintParams(**{name: spec.get(name) for name in _PARAM_FIELDS if name in spec})
         result = inpaint_highres(image, mask, backend, params, in_place=True)
         width, height = result.image.size
-        data = encode_png(result.image)
+        data = encode_output(result.image, fmt, int(spec.get("output_quality", 90)))
         del image, mask, result  # the full-resolution buffers, before the upload
-        ctx.storage.put(key, data, "image/png")
+        ctx.storage.put(key, data, CONTENT_TYPES[fmt])
     size, sha256 = len(data), hashlib.sha256(data).hexdigest()
     del data
     logger.info("inpainting stored", extra={"job_id": str(job.id), "bytes": size, "backend": backend.name})
@@ -78,8 +96,8 @@ def run(ctx: JobContext) -> JobResult:
         row = session.get(Image, image_id) or Image(id=image_id, owner_id=job.owner_id)
         row.status = ImageStatus.READY
         row.storage_key = key
-        row.format = "PNG"
-        row.content_type = "image/png"
+        row.format = fmt
+        row.content_type = CONTENT_TYPES[fmt]
         row.width, row.height = width, height
         row.bytes = size
         row.sha256 = sha256

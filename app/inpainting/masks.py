@@ -1,4 +1,8 @@
-"""Inpainting masks: one channel ("L"), 255 where the image is regenerated, 0 elsewhere.
+"""Inpainting masks: one channel ("L"), 255 where the image is regenerated, 0 where it is kept.
+
+Values in between blend: the new pixel covers that fraction of the old one (a soft edge
+drawn by the user). The model itself regenerates every nonzero pixel. A 0/1 mask (as saved
+from a boolean array) counts as 0/255.
 
 A mask is built from exactly one source (boxes, a base64 PNG, the bytes of an uploaded mask
 image) and, once the locator lands, from detection masks (polygons or COCO RLE) combined
@@ -14,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +64,7 @@ def mask_from_boxes(size: Size, boxes: Sequence[Sequence[int]]) -> Image:
             raise MaskError(f"boxes[{index}]: {list(box)} is outside the {width}x{height} image")
         # ImageDraw's rectangle includes its far corner, hence the -1.
         draw.rectangle((x1, y1, x2 - 1, y2 - 1), fill=MASKED)
-    return mask
+    return ensure_not_empty(mask)
 
 
 def mask_from_png_bytes(size: Size, data: bytes) -> Image:
@@ -70,7 +75,11 @@ def mask_from_png_bytes(size: Size, data: bytes) -> Image:
     if not data:
         raise MaskError("mask: empty file, expected a PNG")
     try:
-        with PILImage.open(io.BytesIO(data)) as source:
+        with warnings.catch_warnings():
+            # The size check below decides, before anything is decoded.
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+            opened = PILImage.open(io.BytesIO(data))
+        with opened as source:
             if source.format != "PNG":
                 raise MaskError(f"mask must be a PNG (lossless), not {source.format}")
             # Compare sizes from the header, before decoding: a mask can never cost more
@@ -78,9 +87,11 @@ def mask_from_png_bytes(size: Size, data: bytes) -> Image:
             if source.size != tuple(size):
                 raise MaskError(f"mask is {source.size[0]}x{source.size[1]} but the image is {size[0]}x{size[1]}")
             source.load()
-            mask = _binarise(source)
+            mask = _coverage(source)
     except MaskError:
         raise
+    except PILImage.DecompressionBombError as exc:  # the header claims an absurd size
+        raise MaskError(f"mask is far larger than the {size[0]}x{size[1]} image") from exc
     except UnidentifiedImageError as exc:
         raise MaskError("mask is not an image: expected a PNG") from exc
     except (OSError, SyntaxError, ValueError) as exc:
@@ -185,7 +196,7 @@ def union(size: Size, masks: Iterable[Image]) -> Image:
     for index, mask in enumerate(masks):
         if mask.size != tuple(size):
             raise MaskError(f"masks[{index}] is {mask.size[0]}x{mask.size[1]}, expected {size[0]}x{size[1]}")
-        result = ImageChops.lighter(result, _binarise(mask))
+        result = ImageChops.lighter(result, _coverage(mask).point(lambda v: MASKED if v else 0))
     return ensure_not_empty(result)
 
 
@@ -207,13 +218,18 @@ def grow(mask: Image, pixels: int) -> Image:
 
 
 def ensure_not_empty(mask: Image) -> Image:
+    """The mask, if it leaves something to regenerate and something to regenerate it from."""
+    low, _high = mask.getextrema()
     if mask.getbbox() is None:
         raise MaskError("mask is empty: nothing to inpaint")
+    if low == MASKED:
+        raise MaskError("mask covers the whole image: leave part of it unmasked (black) to inpaint from")
     return mask
 
 
-def _binarise(image: Image) -> Image:
-    """0/255 "L": masked where any colour band is nonzero and the pixel is not transparent."""
+def _coverage(image: Image) -> Image:
+    """0..255 "L": the brightest colour band, times the alpha where there is one; a 0/1
+    mask becomes 0/255."""
     from PIL import ImageChops
 
     has_alpha = image.mode in {"RGBA", "LA", "PA", "La", "RGBa"} or "transparency" in image.info
@@ -226,7 +242,9 @@ def _binarise(image: Image) -> Image:
     value = colour[0]
     for band in colour[1:]:
         value = ImageChops.lighter(value, band)
-    mask = value.point(lambda v: MASKED if v else 0)
     if alpha is not None:
-        mask = ImageChops.darker(mask, alpha.point(lambda v: MASKED if v else 0))
-    return mask
+        value = ImageChops.multiply(value, alpha)
+    _low, high = value.getextrema()
+    if high == 1:  # a 0/1 mask
+        value = value.point(lambda v: MASKED if v else 0)
+    return value

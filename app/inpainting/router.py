@@ -4,6 +4,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 
 from app.api.deps import CurrentUser, SessionDep, SettingsDep, StorageDep
+from app.core.schemas import ErrorMessage, error_responses
 from app.images.models import ImageStatus
 from app.images.router import owned_image_or_404
 from app.inpainting import service
@@ -20,10 +21,12 @@ router = APIRouter(prefix="/inpaintings", tags=["inpaintings"])
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobPublic,
     responses={
-        404: {"description": "The image is not yours or does not exist."},
-        409: {"description": "The image's upload is not complete, or the Idempotency-Key was used for another body."},
-        422: {"description": "Invalid request or mask (empty, out of bounds, not a PNG, another size)."},
-        429: {"description": "Quota used up; see Retry-After."},
+        **error_responses(403, 404, 409, 429, 503),
+        404: {"model": ErrorMessage, "description": "The image is not yours or does not exist."},
+        409: {
+            "model": ErrorMessage,
+            "description": "The image's upload is not complete, or the Idempotency-Key was used for another body.",
+        },
     },
 )
 def create_inpainting(
@@ -39,10 +42,14 @@ def create_inpainting(
     """Regenerate the masked region of an image from a prompt, as a job.
 
     Answers 202 with the job (poll `GET /v1/jobs/{id}`, or send `Prefer: wait=N`). On success
-    `output` is `{image_id, url}`: a new PNG image at the input's full resolution in which every
-    pixel outside the mask is the input's own. With a `seed`, an identical request to a model
-    that honours seeds (`opencv`) reuses the earlier result (`output.cached`); the SD2 endpoint
-    ignores seeds, so each of its requests is a new sample.
+    `output` is `{image_id, url}`: a new image at the input's full resolution. As PNG (the
+    default) every pixel outside the mask is the input's own; `output_format: jpeg|webp` trades
+    that for a several times smaller file (see docs/inpainting.md). With a `seed`, an identical
+    request to a model that honours seeds (the OpenCV fills) reuses the earlier result
+    (`output.cached`); the SD2 endpoint ignores seeds, so each of its requests is a new sample.
+
+    422: an invalid request, or a mask that cannot be used (empty, the whole image, out of
+    bounds, not a PNG, another size than the image).
     """
     model = resolve_model_or_422(session, settings, kind=service.KIND, name=body.model)
     image = owned_image_or_404(session, user, body.image_id)
@@ -53,10 +60,16 @@ def create_inpainting(
     except MaskError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, exc.message) from exc
     params = service.resolve_params(body, model)
+    output = service.output_options(body)
     key = service.cache_key(
-        image_sha256=image.sha256, mask_sha256=mask.sha256, params=params, model=model.name, backend=model.backend
+        image_sha256=image.sha256,
+        mask_sha256=mask.sha256,
+        params=params,
+        model=model.name,
+        backend=model.backend,
+        output=output,
     )
-    job_input = service.job_input(image, mask, params, body.mask)
+    job_input = {**service.job_input(image, mask, params, body.mask), **output}
     return submit_job(
         request=request,
         session=session,

@@ -117,8 +117,22 @@ def job_input(image: Image, mask: PreparedMask, params: InpaintParams, spec: Mas
     return value
 
 
+def output_options(body: InpaintingCreate) -> dict[str, Any]:
+    """The output encoding, when not the default PNG (absent, so PNG jobs and their cache keys
+    stay as they were)."""
+    if body.output_format == "png":
+        return {}
+    return {"output_format": body.output_format, "output_quality": body.output_quality}
+
+
 def cache_key(
-    *, image_sha256: str | None, mask_sha256: str, params: InpaintParams, model: str, backend: str
+    *,
+    image_sha256: str | None,
+    mask_sha256: str,
+    params: InpaintParams,
+    model: str,
+    backend: str,
+    output: dict[str, Any] | None = None,
 ) -> str | None:
     """sha256 of a canonical form of everything that determines the result; None without a
     seed, since an unseeded request asks for a new sample every time, and None for a backend
@@ -134,6 +148,7 @@ def cache_key(
             "mask_sha256": mask_sha256,
             "model": model,
             **params.as_dict(),
+            **(output or {}),
         }
     )
 

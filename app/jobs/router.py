@@ -6,7 +6,8 @@ from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import select
 
 from app.api.deps import CurrentUser, SessionDep, StorageDep
-from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, paginate
+from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, paginate
+from app.core.schemas import error_responses
 from app.jobs import service
 from app.jobs.models import Job, JobStatus
 from app.jobs.schemas import JobPublic
@@ -31,7 +32,7 @@ def list_jobs(
     user: CurrentUser,
     status_filter: str | None = Query(None, alias="status", pattern=_STATUS_PATTERN),
     kind: str | None = Query(None, pattern="^(inpaint|locate)$"),
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
 ) -> Page[JobPublic]:
     query = select(Job).where(Job.owner_id == user.id)
@@ -43,12 +44,12 @@ def list_jobs(
     return Page(items=[present(session, storage, job) for job in rows], next_cursor=next_cursor)
 
 
-@router.get("/{job_id}", response_model=JobPublic)
+@router.get("/{job_id}", response_model=JobPublic, responses=error_responses(404))
 def get_job(job_id: uuid.UUID, session: SessionDep, storage: StorageDep, user: CurrentUser) -> JobPublic:
     return present(session, storage, owned_job_or_404(session, user, job_id))
 
 
-@router.post("/{job_id}/cancel", response_model=JobPublic)
+@router.post("/{job_id}/cancel", response_model=JobPublic, responses=error_responses(404, 409))
 def cancel_job(job_id: uuid.UUID, session: SessionDep, storage: StorageDep, user: CurrentUser) -> JobPublic:
     job = owned_job_or_404(session, user, job_id)
     if not service.cancel(session, job_id=job.id):

@@ -33,6 +33,7 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
         description="Retry safely: the same key and body return the same job; another body is a 409.",
     ),
 ]
@@ -42,8 +43,12 @@ Prefer = Annotated[
 
 
 def wait_seconds(prefer: str | None) -> int:
+    """Seconds to hold the answer for; never raises (an absurd wait is the longest one)."""
     match = _PREFER_WAIT.search(prefer or "")
-    return min(int(match.group(1)), MAX_WAIT_SECONDS) if match else 0
+    if not match:
+        return 0
+    digits = match.group(1).lstrip("0") or "0"
+    return MAX_WAIT_SECONDS if len(digits) > 3 else min(int(digits), MAX_WAIT_SECONDS)
 
 
 def resolve_model_or_422(session: Session, settings: Settings, *, kind: str, name: str | None) -> MLModel:
@@ -74,6 +79,7 @@ def submit_job(
     (it may store a mask under the job's id). ``completed(job)`` may answer from an earlier
     identical result instead of running the job (returns the output, or None to run it).
     """
+    wait_seconds(prefer)  # a header that cannot be read fails here, before any job exists
     request_hash = service.canonical_hash({"kind": kind, "model": model.name, "body": request_body})
     if idempotency_key:
         existing = service.get_by_idempotency_key(session, owner_id=user.id, key=idempotency_key)

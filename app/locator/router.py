@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from app.api.deps import CurrentUser, SessionDep, SettingsDep
+from app.core.schemas import error_responses
 from app.images.models import ImageStatus
 from app.images.service import get_owned_image
 from app.jobs.models import Job, JobStatus
@@ -26,7 +27,7 @@ DEFAULT_SCORE_THRESHOLD = 0.5
     "/detections",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobPublic,
-    responses={404: {"description": "image not found"}, 409: {"description": "image upload not completed"}},
+    responses=error_responses(403, 404, 409, 429, 503),
 )
 def create_detections(
     body: DetectionCreate,
@@ -67,7 +68,7 @@ def create_detections(
     )
 
 
-@router.get("/images/{image_id}/detections", response_model=ImageDetections)
+@router.get("/images/{image_id}/detections", response_model=ImageDetections, responses=error_responses(404))
 def list_image_detections(
     image_id: uuid.UUID,
     session: SessionDep,

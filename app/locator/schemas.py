@@ -4,16 +4,20 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+from app.core.schemas import NOT_BLANK_PATTERN, REQUEST_CONFIG, SafeStr
+
+Label = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NOT_BLANK_PATTERN)
+]
 
 
 class DetectionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST_CONFIG
 
     image_id: uuid.UUID
-    model: str | None = Field(None, max_length=100, description="A locate model name; the default when omitted.")
+    model: SafeStr | None = Field(None, max_length=100, description="A locate model name; the default when omitted.")
     score_threshold: float | None = Field(
         None, ge=0, le=1, description="Keep detections scoring at least this (default: the model's, else 0.5)."
     )

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.security import hash_password, needs_rehash, verify_password
+from app.storage import Storage
 from app.users.models import User
 
 
@@ -52,3 +53,16 @@ def authenticate(session: Session, *, email: str, password: str) -> User | None:
     if needs_rehash(user.hashed_password):
         user.hashed_password = hash_password(password)
     return user
+
+
+def delete_user(session: Session, storage: Storage, *, user: User) -> None:
+    """The row goes first (the database cascades to keys, images, jobs, detections and
+    counters), then the files: a failure between them leaves unreferenced files, never rows
+    pointing at missing ones."""
+    from app.images.models import Image
+
+    keys = list(session.scalars(select(Image.storage_key).where(Image.owner_id == user.id)))
+    session.delete(user)
+    session.commit()
+    for key in keys:
+        storage.delete(key)

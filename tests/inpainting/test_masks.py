@@ -41,7 +41,8 @@ def test_boxes_cover_exactly_their_pixels() -> None:
 
 
 def test_box_may_touch_the_far_edges() -> None:
-    assert pixels(mask_from_boxes(SIZE, [[0, 0, 64, 48]])).all()
+    masked = pixels(mask_from_boxes(SIZE, [[1, 1, 64, 48]]))
+    assert masked[1:, 1:].all() and not masked[0].any()
 
 
 @pytest.mark.parametrize(
@@ -67,13 +68,14 @@ def test_bad_boxes_are_refused(boxes: list, message: str) -> None:
 
 def test_png_of_any_mode_nonzero_is_masked() -> None:
     rgb = Image.new("RGB", SIZE, (0, 0, 0))
-    rgb.putpixel((3, 4), (1, 0, 0))  # the faintest nonzero still counts
+    rgb.putpixel((3, 4), (1, 0, 0))  # a 0/1 mask: the faintest nonzero still counts in full
     values = pixels(mask_from_png_bytes(SIZE, png(rgb)))
     assert values[4, 3] == 255 and values.sum() == 255
 
     grey = Image.new("L", SIZE, 0)
-    grey.paste(200, (10, 10, 20, 20))
-    assert pixels(mask_from_png_bytes(SIZE, png(grey)))[10:20, 10:20].all()
+    grey.paste(200, (10, 10, 20, 20))  # grey is a soft mask: kept, so the paste blends
+    soft = np.asarray(mask_from_png_bytes(SIZE, png(grey)))
+    assert (soft[10:20, 10:20] == 200).all() and soft.sum() == 200 * 100
 
     one_bit = Image.new("1", SIZE, 0)
     one_bit.paste(1, (0, 0, 5, 5))

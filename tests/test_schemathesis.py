@@ -31,6 +31,7 @@ CONTENT_REFUSALS = {
     "POST /v1/images/{image_id}/complete": {413, 415, 422},
     "POST /v1/inpaintings": {422},
     "POST /v1/detections": {422},
+    "POST /v1/selections": {422},  # a box inside this image, x2 > x1: not expressible in the schema
 }
 
 

@@ -43,6 +43,10 @@ def get_current_user(
             headers={"WWW-Authenticate": "Bearer"},
         )
     request.state.user_id = str(user.id)
+    # End the auth step's transaction: its connection goes back to the pool now instead of
+    # waiting, checked out, for the endpoint's threadpool call (expire_on_commit=False keeps
+    # the user loaded).
+    session.commit()
     return user
 
 

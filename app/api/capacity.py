@@ -21,6 +21,7 @@ from sqlalchemy import exc as sa_exc
 
 from app.core.db import is_database_unavailable
 from app.core.logging import request_id_var
+from app.storage import StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,8 @@ class AdmissionMiddleware:
 
 
 def add_capacity_guards(app: FastAPI, *, limit: int | None, wait_seconds: float) -> None:
-    """Database faults → 503 + Retry-After; with a ``limit``, the admission gate too."""
+    """Database faults → 503, storage full → 507 and storage refusing → 503 (with Retry-After);
+    with a ``limit``, the admission gate too."""
 
     async def database_error(_request: Request, exc: Exception) -> JSONResponse:
         if is_database_unavailable(exc):
@@ -84,6 +86,18 @@ def add_capacity_guards(app: FastAPI, *, limit: int | None, wait_seconds: float)
         logger.error("database error", exc_info=exc, extra={"error": type(exc).__name__})
         return JSONResponse({"detail": "internal error", "request_id": request_id_var.get()}, status_code=500)
 
+    async def storage_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StorageError)
+        logger.warning("storage refused a write", extra={"error": exc.message})
+        if exc.full:
+            return JSONResponse(
+                {"detail": exc.message, "request_id": request_id_var.get()},
+                status_code=507,
+                headers={"Retry-After": "60"},
+            )
+        return service_unavailable(exc.message, retry_after=30)
+
+    app.add_exception_handler(StorageError, storage_error)
     app.add_exception_handler(sa_exc.DBAPIError, database_error)
     app.add_exception_handler(sa_exc.TimeoutError, database_error)  # no free pooled connection
 

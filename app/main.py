@@ -27,7 +27,7 @@ _BODY_OVERHEAD = 64 * 1024
 
 
 @asynccontextmanager
-async def local_lifespan(_app: FastAPI) -> AsyncIterator[None]:
+async def local_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Local mode: size the threadpool with the server, pick up jobs a previous server left
     unfinished, run the reaper every ``reaper_interval_seconds``; stop both on exit.
 
@@ -42,7 +42,9 @@ async def local_lifespan(_app: FastAPI) -> AsyncIterator[None]:
 
     settings = get_settings()
     # Room for every admitted request plus /health and the reaper: no request waits for a thread.
-    anyio.to_thread.current_default_thread_limiter().total_tokens = settings.max_concurrent_requests + 8
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    limiter.total_tokens = settings.max_concurrent_requests + 8
+    app.state.threadpool = limiter
     with new_session() as session:
         # Only this server's dead predecessors' leases: a live server's jobs stay its own.
         release_leases_of_gone_owners(session)

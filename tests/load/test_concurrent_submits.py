@@ -34,7 +34,12 @@ def sign_in_and_upload(url: str, email: str) -> tuple[dict[str, str], str]:
 
 
 async def _storm(url: str, headers: dict[str, str], image_id: str) -> tuple[list[dict], list[dict]]:
-    body = {"image_id": image_id, "prompt": "a red bicycle", "mask": {"boxes": [[8, 8, 40, 30]]}, "model": "opencv-telea"}
+    body = {
+        "image_id": image_id,
+        "prompt": "a red bicycle",
+        "mask": {"boxes": [[8, 8, 40, 30]]},
+        "model": "opencv-telea",
+    }
     limits = httpx.Limits(max_connections=CLIENTS + 10, max_keepalive_connections=CLIENTS + 10)
     results: list[dict] = []
     health: list[dict] = []

@@ -1,0 +1,1 @@
+from tests.jobs.conftest import make_job, reload, test_kind  # noqa: F401 - the job engine's fixtures

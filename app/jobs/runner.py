@@ -104,6 +104,9 @@ def run_job(
             return Outcome.SKIPPED
         job = session.get(Job, job_id)
         assert job is not None
+        # End the read transaction: the handler may run for minutes (an inference call) and
+        # must not keep a pooled connection idle in a transaction meanwhile.
+        session.commit()
         log = {"job_id": str(job_id), "kind": job.kind, "attempt": attempt}
         logger.info("job started", extra=log)
         try:

@@ -304,7 +304,9 @@ profile.enable()
 for _ in range(300):
     module.handler(event, None)
 profile.disable()
-pstats.Stats(profile).sort_stats("cumulative").print_stats(35)
+stats = pstats.Stats(profile).sort_stats("cumulative")
+stats.print_stats(35)
+stats.print_callers("run_in_threadpool|run_sync")
 """
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -159,8 +159,13 @@ def new_session() -> Session:
     return SessionLocal()
 
 
-def get_session() -> Iterator[Session]:
-    """FastAPI dependency: one session per request, closed afterwards."""
+async def get_session() -> AsyncIterator[Session]:
+    """FastAPI dependency: one session per request, closed afterwards.
+
+    Async on purpose: opening a session does no I/O (the connection is taken on first use, in
+    the threadpool call that uses it), and a sync generator would cost two threadpool hops per
+    request. Closing only returns a connection still checked out, which the routes' commits
+    have normally done already."""
     with new_session() as session:
         yield session
 

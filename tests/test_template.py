@@ -289,14 +289,14 @@ def test_transformed_template_has_no_wildcard_grants() -> None:
     translated = json.loads(proc.stdout)
     assert _wildcard_violations(translated) == []
     roles = _resources(translated, "AWS::IAM::Role")
-    for fn in ("ApiFunction", "WorkerFunction", "SeederFunction", "TaskStateFunction"):
+    for fn in ("ApiFunction", "WorkerFunction", "SeederFunction", "TaskStateFunction", "ReaperFunction"):
         assert f"{fn}Role" in roles, f"{fn} should have its own role"
-    # Only the API may start locator tasks or pass roles.
+    # Only the API and the reaper (which restarts stranded GPU jobs) may start locator tasks or pass roles.
     for role_name, role in roles.items():
         actions = {
             a for _, stmt in _policy_statements(role) for a in _as_list(stmt.get("Action", [])) if isinstance(a, str)
         }
-        if role_name != "ApiFunctionRole":
+        if role_name not in ("ApiFunctionRole", "ReaperFunctionRole"):
             assert not actions & {"ecs:RunTask", "iam:PassRole"}, f"{role_name}: {sorted(actions)}"
 
 

@@ -9,9 +9,6 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-
 from app.core.db import utcnow
 
 API_KEY_PREFIX = "ipk_"
@@ -19,7 +16,9 @@ JWT_ALGORITHM = "HS256"
 
 
 @lru_cache
-def _hasher() -> PasswordHasher:
+def _hasher() -> Any:
+    from argon2 import PasswordHasher  # imported here: only sign-in and sign-up hash passwords
+
     return PasswordHasher()
 
 
@@ -28,6 +27,8 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password: str, password_hash: str) -> bool:
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     try:
         return _hasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):

@@ -20,7 +20,7 @@ from tests.factories import DEFAULT_PASSWORD, create_user, png_bytes
 
 CLIENTS = 200
 ANSWER_WITHIN_SECONDS = 10.0  # each request, on a shared 2-core CI machine
-HEALTH_WITHIN_SECONDS = 5.0
+HEALTH_WITHIN_SECONDS = 8.0  # a sync route on a saturated CPU; it was 24.6 s+ (hung) before
 ALL_FINAL_WITHIN_SECONDS = 180.0
 
 

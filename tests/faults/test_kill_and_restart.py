@@ -23,7 +23,12 @@ def test_kill_9_mid_run_then_restart(db, database_url, server_factory):
     with httpx.Client(base_url=url, timeout=30) as client:
         sign_in(client, user.email, DEFAULT_PASSWORD)
         job_ids = submit_jobs(client, upload_busy_image(client), JOBS)
-        wait_until(lambda: any(s == "running" for s, _ in job_states(client).values()), 30, 0.1)
+        wait_until(
+            lambda: any(s == "running" for s, _ in job_states(client).values()),
+            30,
+            0.1,
+            message=f"no job started: {job_states(client)}\n{server.log_tail()}",
+        )
     time.sleep(0.5)
     server.kill()  # SIGKILL: no shutdown, leases left held by a dead process
 

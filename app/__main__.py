@@ -23,29 +23,43 @@ def seed() -> dict[str, dict[str, int]]:
 
 
 def serve(host: str, port: int) -> None:
+    """Migrate, seed and serve. ``--port 0`` takes a free port; the banner says which.
+
+    Capacity is sized as one: the server admits MAX_CONCURRENT_REQUESTS requests at once (more
+    wait briefly, then 503 + Retry-After), the threadpool has room for all of them (set at
+    start-up) and the database pool holds one connection for each of them, each of the
+    LOCAL_WORKERS job threads, the reaper and /health (app.core.db.pool_sizing).
+    """
     import os
+    import socket
 
     import uvicorn
 
     from app.core.config import get_settings
-    from app.core.db import database_url
+    from app.core.db import database_url, pool_sizing
 
+    sock = socket.create_server((host, port), backlog=2048)
+    port = sock.getsockname()[1]
+    base = f"http://{host}:{port}"
     # Links to local files point at this server unless configured otherwise.
-    os.environ.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
+    os.environ.setdefault("PUBLIC_BASE_URL", base)
     get_settings.cache_clear()
     settings = get_settings()
     migrate()
     counts = seed()
-    base = f"http://{host}:{port}"
     print(
         f"\n  Prompted-inpainting API ({settings.app_mode} mode)\n"
         f"  database : {database_url(settings).render_as_string(hide_password=True)}\n"
         f"  seeded   : {json.dumps(counts)}\n"
+        f"  capacity : {settings.max_concurrent_requests} requests at once, {settings.local_workers} job workers, "
+        f"{pool_sizing(settings)['pool_size']} database connections\n"
         f"  docs     : {base}/docs\n"
-        f"  demo user: {settings.admin_email} / password from ADMIN_PASSWORD in {_env_path()}\n",
+        f"  demo user: {settings.admin_email} / password from ADMIN_PASSWORD in {_env_path()}\n"
+        f"  listening: {base}\n",
         flush=True,
     )
-    uvicorn.run("app.main:app", host=host, port=port, log_config=None)
+    config = uvicorn.Config("app.main:app", log_config=None, timeout_graceful_shutdown=10)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def _env_path() -> str:

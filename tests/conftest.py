@@ -129,6 +129,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     upgrade()
     yield url
     reset_app_state()
+    engine = _harness_engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()  # type: ignore[attr-defined]
     os.environ.pop("DATABASE_URL", None)
     if request.param == "postgresql":
         _drop_pg_database(url)
@@ -155,13 +158,26 @@ def _empty_folder(folder: Path) -> None:
         shutil.rmtree(child) if child.is_dir() else child.unlink()
 
 
+_harness_engines: dict[str, object] = {}
+
+
+def _harness_engine(url: str):
+    """The tests' own engine, apart from the app's pool: the app is run with as few as one
+    connection (DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0), and a test's session must not take it."""
+    if url not in _harness_engines:
+        from app.core.config import Settings
+        from app.core.db import build_engine
+        from app.core.models import Base  # noqa: F401 - every table mapped
+
+        _harness_engines[url] = build_engine(Settings(database_url=url, db_pool_size=5, db_max_overflow=5))
+    return _harness_engines[url]
+
+
 @pytest.fixture
 def db(database_url: str) -> Iterator[Session]:
     """A session on the test database; every table is emptied after the test."""
     reset_app_state()
-    from app.core.db import new_session
-
-    session = new_session()
+    session = Session(bind=_harness_engine(database_url), autoflush=False, expire_on_commit=False)
     try:
         yield session
     finally:

@@ -366,7 +366,7 @@ def test_500_over_real_http_says_connection_close_and_the_next_request_works(app
 
 def test_migration_removes_stored_nul_escapes_so_detections_answer_again(client, user, user_headers, db) -> None:
     """PostgreSQL: a job input stored with ``\\u0000`` (before input was checked) made every
-    detections lookup of its owner a 500; migration 0004 cleans the stored inputs."""
+    detections lookup of its owner a 500; migration 0005 cleans the stored inputs."""
     from sqlalchemy import text
 
     from app.core.db import get_engine, utcnow
@@ -388,7 +388,7 @@ def test_migration_removes_stored_nul_escapes_so_detections_answer_again(client,
     db.add(job)
     db.commit()
     db.close()
-    downgrade("0003")
+    downgrade("0004")  # before the clean-up (0005)
     with get_engine().begin() as connection:  # as an unchecked request stored it
         connection.execute(
             text("UPDATE jobs SET input = CAST(:value AS json) WHERE id = :id"),

@@ -41,6 +41,7 @@ HANDLER_EVENT_PREFIXES: dict[str, str] = {
     "functions.worker.handler": "sqs_",
     "functions.seeder.handler": "seeder_",
     "functions.task_state.handler": "ecs_task_state_",
+    "functions.reaper.handler": "scheduled_reaper",
 }
 
 
@@ -251,6 +252,7 @@ def test_each_function_gets_only_its_secrets(template: dict[str, Any]) -> None:
     assert granted("WorkerFunction") == {db, hf}
     assert granted("SeederFunction") == {db, admin}
     assert granted("TaskStateFunction") == {db}
+    assert granted("ReaperFunction") == {db}
 
 
 # Run inside .venv-sam: expand the SAM resources exactly as the SAM transform does (no AWS calls).
@@ -287,14 +289,14 @@ def test_transformed_template_has_no_wildcard_grants() -> None:
     translated = json.loads(proc.stdout)
     assert _wildcard_violations(translated) == []
     roles = _resources(translated, "AWS::IAM::Role")
-    for fn in ("ApiFunction", "WorkerFunction", "SeederFunction", "TaskStateFunction"):
+    for fn in ("ApiFunction", "WorkerFunction", "SeederFunction", "TaskStateFunction", "ReaperFunction"):
         assert f"{fn}Role" in roles, f"{fn} should have its own role"
-    # Only the API may start locator tasks or pass roles.
+    # Only the API and the reaper (which restarts stranded GPU jobs) may start locator tasks or pass roles.
     for role_name, role in roles.items():
         actions = {
             a for _, stmt in _policy_statements(role) for a in _as_list(stmt.get("Action", [])) if isinstance(a, str)
         }
-        if role_name != "ApiFunctionRole":
+        if role_name not in ("ApiFunctionRole", "ReaperFunctionRole"):
             assert not actions & {"ecs:RunTask", "iam:PassRole"}, f"{role_name}: {sorted(actions)}"
 
 
@@ -321,8 +323,9 @@ def test_template_functions_are_the_expected_four(template: dict[str, Any]) -> N
         "WorkerFunction": "functions.worker.handler",
         "SeederFunction": "functions.seeder.handler",
         "TaskStateFunction": "functions.task_state.handler",
+        "ReaperFunction": "functions.reaper.handler",
     }
-    assert dict(_function_handlers()) == handlers  # the parametrization below sees the same four
+    assert dict(_function_handlers()) == handlers  # the parametrization below sees the same ones
 
 
 def test_functions_are_container_images_in_the_vpc(template: dict[str, Any]) -> None:
@@ -570,11 +573,16 @@ def _check_ecs_task_state(event: dict[str, Any]) -> None:
         _check_uuid(job_id)
 
 
+def _check_scheduled(event: dict[str, Any]) -> None:
+    assert event["source"] == "aws.events" and event["detail-type"] == "Scheduled Event"
+
+
 _SHAPE_CHECKS = {
     "functions.api.handler": _check_apigw,
     "functions.worker.handler": _check_sqs,
     "functions.seeder.handler": _check_seeder,
     "functions.task_state.handler": _check_ecs_task_state,
+    "functions.reaper.handler": _check_scheduled,
 }
 
 

@@ -15,9 +15,20 @@ from app.core.secrets import jwt_secret
 from app.storage import Storage, get_storage
 from app.users.models import User
 
+
+# Async on purpose: both are cached look-ups with no I/O, and a sync dependency would cost a
+# threadpool hop (a thread handoff and an event-loop wake-up) on every request.
+async def _settings() -> Settings:
+    return get_settings()
+
+
+async def _storage() -> Storage:
+    return get_storage()
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-StorageDep = Annotated[Storage, Depends(get_storage)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+StorageDep = Annotated[Storage, Depends(_storage)]
 
 # Relative tokenUrl: Swagger resolves it against /docs, so it also works behind a stage prefix.
 oauth2_scheme = OAuth2PasswordBearer(
@@ -43,6 +54,10 @@ def get_current_user(
             headers={"WWW-Authenticate": "Bearer"},
         )
     request.state.user_id = str(user.id)
+    # End the auth step's transaction: its connection goes back to the pool now instead of
+    # waiting, checked out, for the endpoint's threadpool call (expire_on_commit=False keeps
+    # the user loaded).
+    session.commit()
     return user
 
 

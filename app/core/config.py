@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     pg_password: SecretStr | None = None
     db_secret_arn: str | None = None
     sqlite_path: str = "data/app.db"
+    # Pool size: unset = sized with the server (local: requests + job workers + reaper and
+    # health; aws: 1, one request per container). DB_POOL_SIZE=1 DB_MAX_OVERFLOW=0 proves that
+    # every route needs one connection only.
+    db_pool_size: int | None = None
+    db_max_overflow: int | None = None
+    db_pool_timeout: float = 10.0  # waiting longer for a connection answers 503, never hangs
 
     # --- auth ----------------------------------------------------------------------------
     jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)
@@ -137,6 +143,14 @@ class Settings(BaseSettings):
     job_lease_seconds: int = 900  # a running job's worker is presumed dead after this
     job_max_requeues: int = 30  # "endpoint waking" round trips before the job fails
     local_workers: int = 2
+    job_dispatch_grace_seconds: int = 120  # a queued job nobody took after this is dispatched again
+    job_db_retry_seconds: float = 30.0  # the runner retries its own DB steps this long (a DB blip)
+    reaper_interval_seconds: int = 30  # local mode: how often expired leases are requeued
+
+    # --- local server capacity ------------------------------------------------------------
+    # Requests inside the app at once; more wait up to admission_wait_seconds, then 503.
+    max_concurrent_requests: int = 16
+    admission_wait_seconds: float = 2.0
 
     # --- inpainting endpoint ------------------------------------------------------------
     hf_endpoint_url: str | None = None

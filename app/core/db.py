@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
 from app.core.config import REPO_ROOT, Settings, get_settings
@@ -70,10 +71,26 @@ def database_url(settings: Settings) -> URL:
     return URL.create("sqlite", database=str(path))
 
 
+def pool_sizing(settings: Settings) -> dict[str, Any]:
+    """One connection per request the server admits at once, per local job worker, plus two
+    (the reaper, /health), so no admitted request ever waits for a connection. A Lambda
+    container serves one request at a time: one connection."""
+    if settings.db_pool_size is not None:
+        size = settings.db_pool_size
+    elif settings.is_aws:
+        size = 1
+    else:
+        size = settings.max_concurrent_requests + settings.local_workers + 2
+    overflow = settings.db_max_overflow if settings.db_max_overflow is not None else 0
+    return {"pool_size": size, "max_overflow": overflow, "pool_timeout": settings.db_pool_timeout}
+
+
 def build_engine(settings: Settings) -> Engine:
     url = database_url(settings)
     if url.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=QueuePool, **pool_sizing(settings)
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -113,18 +130,25 @@ def _connect_with_current_password(settings: Settings) -> Any:
 
 
 def _pg_engine(url: URL, settings: Settings) -> Engine:
-    if settings.is_aws:
-        # One Lambda container serves one request at a time: one connection is enough, and
-        # a frozen container's stale connection is caught by the pre-ping.
-        return create_engine(
-            url,
-            pool_size=1,
-            max_overflow=0,
-            pool_pre_ping=True,
-            pool_recycle=300,
-            connect_args={"connect_timeout": 5},
-        )
-    return create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+    # The pre-ping catches a frozen Lambda container's stale connection, and one that a
+    # restarted PostgreSQL dropped.
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_recycle=300,
+        connect_args={"connect_timeout": 5},
+        **pool_sizing(settings),
+    )
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """A database that cannot be reached or a pool with no free connection: worth retrying
+    later, never a client's fault and never a 500."""
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.TimeoutError | sa_exc.OperationalError | sa_exc.InterfaceError):
+        return True
+    return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
 
 
 _engine: Engine | None = None
@@ -151,8 +175,13 @@ def new_session() -> Session:
     return SessionLocal()
 
 
-def get_session() -> Iterator[Session]:
-    """FastAPI dependency: one session per request, closed afterwards."""
+async def get_session() -> AsyncIterator[Session]:
+    """FastAPI dependency: one session per request, closed afterwards.
+
+    Async on purpose: opening a session does no I/O (the connection is taken on first use, in
+    the threadpool call that uses it), and a sync generator would cost two threadpool hops per
+    request. Closing only returns a connection still checked out, which the routes' commits
+    have normally done already."""
     with new_session() as session:
         yield session
 

@@ -12,9 +12,6 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-
 from app.core.db import utcnow
 
 API_KEY_PREFIX = "ipk_"
@@ -28,7 +25,9 @@ class HashingBusy(Exception):
 
 
 @lru_cache
-def _hasher() -> PasswordHasher:
+def _hasher() -> Any:
+    from argon2 import PasswordHasher  # imported here: only sign-in and sign-up hash passwords
+
     return PasswordHasher()
 
 
@@ -59,6 +58,8 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password: str, password_hash: str) -> bool:
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     with _hash_slot():
         try:
             return _hasher().verify(password_hash, password)

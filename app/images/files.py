@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import StorageDep
 from app.storage.local import LocalStorage
@@ -46,6 +47,8 @@ async def write_file(
     local = _local(storage)
     if not local.verify("PUT", key, expires, signature, max_bytes):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid or expired link")
+    if not await run_in_threadpool(_upload_still_open, key):
+        raise HTTPException(status.HTTP_409_CONFLICT, "this upload has been completed or abandoned")
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
@@ -56,3 +59,15 @@ async def write_file(
     _path_or_404(local, key)
     local.put(key, bytes(body), request.headers.get("content-type", "application/octet-stream"))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _upload_still_open(key: str) -> bool:
+    """A direct-upload link writes only while its image waits for ``/complete``."""
+    from sqlalchemy import select
+
+    from app.core.db import new_session
+    from app.images.models import Image, ImageStatus
+
+    with new_session() as session:
+        status_ = session.scalar(select(Image.status).where(Image.storage_key == key))
+    return status_ == ImageStatus.PENDING_UPLOAD

@@ -53,6 +53,7 @@ class LocalDispatcher:
     def __init__(self, workers: int) -> None:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="job")
         self._pending: set[Future[object]] = set()
+        self._active: dict[uuid.UUID, int] = {}  # job ids handed to the pool, not yet done
         self._timers: set[threading.Timer] = set()
         self._lock = threading.Lock()
 
@@ -70,16 +71,36 @@ class LocalDispatcher:
     def _submit(self, job_id: uuid.UUID) -> None:
         from app.jobs.runner import run_job
 
-        future = self.executor.submit(run_job, job_id)
+        with self._lock:
+            self._active[job_id] = self._active.get(job_id, 0) + 1
+        try:
+            future = self.executor.submit(run_job, job_id)
+        except RuntimeError:  # shutting down: the next server (or the reaper) takes the job
+            self._forget(job_id)
+            return
         with self._lock:
             self._pending.add(future)
-        future.add_done_callback(self._done)
+        future.add_done_callback(lambda done: self._done(job_id, done))
 
-    def _done(self, future: Future[object]) -> None:
+    def _forget(self, job_id: uuid.UUID) -> None:
+        with self._lock:
+            left = self._active.get(job_id, 0) - 1
+            if left > 0:
+                self._active[job_id] = left
+            else:
+                self._active.pop(job_id, None)
+
+    def _done(self, job_id: uuid.UUID, future: Future[object]) -> None:
+        self._forget(job_id)
         with self._lock:
             self._pending.discard(future)
-        if future.exception() is not None:
+        if not future.cancelled() and future.exception() is not None:
+            # Its job stays queued or leased to this process; the reaper makes it runnable again.
             logger.error("local job runner crashed", exc_info=future.exception())
+
+    def active_job_ids(self) -> frozenset[uuid.UUID]:
+        with self._lock:
+            return frozenset(self._active)
 
     def wait_idle(self, timeout: float = 30) -> None:
         """Block until no job is running or waiting in the pool (tests, shutdown)."""

@@ -50,3 +50,5 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Who holds the lease: "<host>:<pid>:<process token>" (app.jobs.lease.OWNER).
+    lease_owner: Mapped[str | None] = mapped_column(String(255))

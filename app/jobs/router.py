@@ -11,7 +11,7 @@ from app.core.schemas import error_responses
 from app.jobs import service
 from app.jobs.models import Job, JobStatus
 from app.jobs.schemas import JobPublic
-from app.jobs.submit import present
+from app.jobs.submit import present, present_many
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -41,7 +41,7 @@ def list_jobs(
     if kind:
         query = query.where(Job.kind == kind)
     rows, next_cursor = paginate(session, query, Job, cursor=cursor, limit=limit)
-    return Page(items=[present(session, storage, job) for job in rows], next_cursor=next_cursor)
+    return Page(items=present_many(session, storage, rows), next_cursor=next_cursor)
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=error_responses(404))

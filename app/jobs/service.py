@@ -19,6 +19,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.core.db import utcnow
+from app.jobs.lease import current_owner, owner_is_gone
 from app.jobs.models import Job, JobStatus
 
 
@@ -47,8 +48,11 @@ def _cas(session: Session, job_id: uuid.UUID, where: Any, **values: Any) -> bool
     return False
 
 
-def claim(session: Session, *, job_id: uuid.UUID, lease_seconds: int, max_attempts: int) -> int | None:
-    """queued (or running with an expired lease) → running. Returns the attempt number, or None."""
+def claim(
+    session: Session, *, job_id: uuid.UUID, lease_seconds: int, max_attempts: int, owner: str | None = None
+) -> int | None:
+    """queued (or running with an expired lease) → running, leased to ``owner`` (default: this
+    process). Returns the attempt number, or None."""
     now = utcnow()
     claimable = and_(
         Job.attempts < max_attempts,
@@ -62,6 +66,7 @@ def claim(session: Session, *, job_id: uuid.UUID, lease_seconds: int, max_attemp
         attempts=Job.attempts + 1,
         started_at=func.coalesce(Job.started_at, now),
         lease_expires_at=now + timedelta(seconds=lease_seconds),
+        lease_owner=owner or current_owner(),
         status_message=None,
     )
     if not claimed:
@@ -83,6 +88,7 @@ def give_up_if_exhausted(session: Session, *, job_id: uuid.UUID, max_attempts: i
         status=JobStatus.FAILED,
         completed_at=now,
         lease_expires_at=None,
+        lease_owner=None,
         status_message=None,
         error_code="max_attempts",
         error_message=f"gave up after {max_attempts} attempts: the worker stopped without finishing "
@@ -104,6 +110,7 @@ def finish(session: Session, *, job_id: uuid.UUID, attempt: int, output: dict[st
         output=output,
         completed_at=utcnow(),
         lease_expires_at=None,
+        lease_owner=None,
         status_message=None,
     )
 
@@ -127,16 +134,30 @@ def fail(
         error_message=message[:2000],
         completed_at=utcnow(),
         lease_expires_at=None,
+        lease_owner=None,
         status_message=None,
     )
 
 
-def requeue(session: Session, *, job_id: uuid.UUID, attempt: int, message: str, count_attempt: bool) -> bool:
-    """running (this attempt) → queued, with a message the user can see while it waits."""
+def requeue(
+    session: Session,
+    *,
+    job_id: uuid.UUID,
+    attempt: int,
+    message: str,
+    count_attempt: bool,
+    due_seconds: float = 0,
+    grace_seconds: int = 120,
+) -> bool:
+    """running (this attempt) → queued, with a message the user can see while it waits.
+
+    A queued job's ``lease_expires_at`` is the time by which something should have taken it
+    (its retry delay plus a grace period); after that the reaper dispatches it again."""
     values: dict[str, Any] = {
         "status": JobStatus.QUEUED,
         "status_message": message[:2000],
-        "lease_expires_at": None,
+        "lease_expires_at": utcnow() + timedelta(seconds=due_seconds + grace_seconds),
+        "lease_owner": None,
         "requeues": Job.requeues + 1,
     }
     if not count_attempt:  # waiting for an endpoint to wake is not a failed attempt
@@ -152,6 +173,7 @@ def cancel(session: Session, *, job_id: uuid.UUID) -> bool:
         status=JobStatus.CANCELED,
         completed_at=utcnow(),
         lease_expires_at=None,
+        lease_owner=None,
         status_message="canceled by the user",
     )
 
@@ -161,14 +183,101 @@ def set_external_ref(session: Session, *, job_id: uuid.UUID, ref: str) -> None:
     session.commit()
 
 
-def expire_running_leases(session: Session) -> int:
-    """Local mode at start-up: no job can still be running in a process that just started,
-    so every lease is stale. (Never in AWS, where other workers hold live leases.)"""
-    result = session.execute(
-        update(Job).where(Job.status == JobStatus.RUNNING).values(lease_expires_at=utcnow() - timedelta(seconds=1))
-    )
+def release_leases_of_gone_owners(session: Session) -> int:
+    """Start-up: leases held by processes of this host that no longer run (this server's
+    predecessor, killed) are expired now. Any other lease is left to expire on its own: a
+    second server on the same database must not take over the first one's running jobs."""
+    rows = session.execute(
+        select(Job.id, Job.lease_owner).where(Job.status == JobStatus.RUNNING, Job.lease_expires_at >= utcnow())
+    ).all()
+    released = 0
+    for job_id, owner in rows:
+        if owner_is_gone(owner) and _cas(
+            session,
+            job_id,
+            and_(Job.status == JobStatus.RUNNING, Job.lease_owner == owner),
+            lease_expires_at=utcnow() - timedelta(seconds=1),
+        ):
+            released += 1
     session.commit()
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return released
+
+
+def reap(
+    session: Session,
+    *,
+    max_attempts: int,
+    grace_seconds: int,
+    orphaned_owner: str | None = None,
+    active: frozenset[uuid.UUID] = frozenset(),
+    limit: int = 200,
+) -> list[uuid.UUID]:
+    """Jobs nobody is running any more, made runnable again; returns the ids to dispatch.
+
+    - running with an expired lease → queued (attempts spent → failed, ``max_attempts``);
+    - running, leased to ``orphaned_owner`` (this process) but not in ``active`` → the same
+      (the local runner that held it raised before it could finish);
+    - queued past its due time (never taken: its dispatch or claim failed) → dispatched again.
+
+    Each change is a compare-and-set, so two reapers never both requeue a job.
+    """
+    now = utcnow()
+    due = now + timedelta(seconds=grace_seconds)
+    expired_running = and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now)
+    stale_queued = and_(
+        Job.status == JobStatus.QUEUED,
+        or_(
+            Job.lease_expires_at < now,
+            and_(Job.lease_expires_at.is_(None), Job.created_at < now - timedelta(seconds=grace_seconds)),
+        ),
+    )
+    candidates = [expired_running, stale_queued]
+    if orphaned_owner:
+        candidates.append(and_(Job.status == JobStatus.RUNNING, Job.lease_owner == orphaned_owner))
+    rows = session.execute(
+        select(Job.id, Job.status, Job.attempts, Job.lease_owner)
+        .where(or_(*candidates))
+        .order_by(Job.created_at)
+        .limit(limit)
+    ).all()
+    to_dispatch: list[uuid.UUID] = []
+    for job_id, status_, attempts, owner in rows:
+        if status_ == JobStatus.QUEUED:
+            if _cas(session, job_id, stale_queued, lease_expires_at=due):
+                to_dispatch.append(job_id)
+            continue
+        if job_id in active:
+            continue
+        still_held_by = and_(
+            Job.status == JobStatus.RUNNING,
+            Job.attempts == attempts,
+            or_(Job.lease_expires_at < now, Job.lease_owner == owner) if owner else Job.lease_expires_at < now,
+        )
+        if attempts >= max_attempts:
+            _cas(
+                session,
+                job_id,
+                still_held_by,
+                status=JobStatus.FAILED,
+                completed_at=now,
+                lease_expires_at=None,
+                lease_owner=None,
+                status_message=None,
+                error_code="max_attempts",
+                error_message=f"gave up after {max_attempts} attempts: the worker stopped without finishing "
+                "(crash, out of memory, timeout or a lost database connection)",
+            )
+        elif _cas(
+            session,
+            job_id,
+            still_held_by,
+            status=JobStatus.QUEUED,
+            lease_expires_at=due,
+            lease_owner=None,
+            status_message="its worker stopped without finishing; queued again",
+        ):
+            to_dispatch.append(job_id)
+    return to_dispatch
 
 
 def unfinished_job_ids(session: Session, *, kind: str | None = None, now: datetime | None = None) -> list[uuid.UUID]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -120,7 +122,7 @@ def submit_job(
 
     cached_output = completed(job) if completed else None
     if cached_output is not None:
-        service.claim(session, job_id=job.id, lease_seconds=settings.job_lease_seconds, max_attempts=1)
+        service.claim(session, job_id=job.id, lease_seconds=settings.job_lease_seconds, max_attempts=1, owner="request")
         service.finish(session, job_id=job.id, attempt=1, output={**cached_output, "cached": True})
         session.refresh(job)
     else:
@@ -129,29 +131,16 @@ def submit_job(
         except DispatchError as exc:
             service.fail(session, job_id=job.id, code="dispatch_failed", message=str(exc))
             session.refresh(job)
-            return _respond(request, job, status.HTTP_503_SERVICE_UNAVAILABLE)
+            return _respond(request, session, job, status.HTTP_503_SERVICE_UNAVAILABLE)
         if ref:
             service.set_external_ref(session, job_id=job.id, ref=ref)
-    return _respond(request, _wait(session, job, prefer), status.HTTP_202_ACCEPTED)
+    return _respond(request, session, job, status.HTTP_202_ACCEPTED, wait=wait_seconds(prefer))
 
 
 def _replay(request: Request, session: Session, job: Job, request_hash: str, prefer: str | None) -> JSONResponse:
     if job.request_hash != request_hash:
         raise HTTPException(status.HTTP_409_CONFLICT, "this Idempotency-Key was used with another request body")
-    return _respond(request, _wait(session, job, prefer), status.HTTP_202_ACCEPTED)
-
-
-def _wait(session: Session, job: Job, prefer: str | None) -> Job:
-    seconds = wait_seconds(prefer)
-    job_id = job.id
-    deadline = time.monotonic() + seconds
-    delay = 0.05
-    while job.status not in JobStatus.FINISHED and time.monotonic() < deadline:
-        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 1.5, 0.5)
-        with new_session() as fresh:  # a new snapshot each time (no stale reads)
-            job = fresh.get(Job, job_id) or job
-    return job
+    return _respond(request, session, job, status.HTTP_202_ACCEPTED, wait=wait_seconds(prefer))
 
 
 def job_url(request: Request, job_id: uuid.UUID) -> str:
@@ -159,16 +148,67 @@ def job_url(request: Request, job_id: uuid.UUID) -> str:
     return f"{root}/v1/jobs/{job_id}"
 
 
-def _respond(request: Request, job: Job, status_code: int) -> JSONResponse:
+def _respond(request: Request, session: Session, job: Job, status_code: int, *, wait: int = 0) -> JSONResponse:
+    """The job, presented with the request's own session (one connection is enough), which
+    then ends its transaction so the connection goes back to the pool before any waiting."""
+    body = present(session, get_storage(), job).model_dump(mode="json")
+    session.commit()
+    headers = {"Location": job_url(request, job.id)}
+    if wait > 0 and job.status not in JobStatus.FINISHED:
+        return _WaitingJobResponse(job.id, seconds=wait, status_code=status_code, headers=headers)
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+class _WaitingJobResponse(JSONResponse):
+    """``Prefer: wait``: polls the job from the event loop (asyncio.sleep, not a blocked
+    threadpool thread) and sends it once it has finished or the time is up. Each look opens a
+    short session in the threadpool; nothing is held between looks."""
+
+    def __init__(self, job_id: uuid.UUID, *, seconds: int, status_code: int, headers: dict[str, str]) -> None:
+        super().__init__(None, status_code=status_code)
+        self.job_id = job_id
+        self.seconds = seconds
+        self.extra_headers = headers
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        from starlette.concurrency import run_in_threadpool
+
+        deadline = time.monotonic() + self.seconds
+        delay = 0.05
+        while True:
+            body, finished = await run_in_threadpool(_look, self.job_id)
+            remaining = deadline - time.monotonic()
+            if finished or remaining <= 0:
+                break
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 1.5, 0.5)
+        await JSONResponse(body, status_code=self.status_code, headers=self.extra_headers)(scope, receive, send)
+
+
+def _look(job_id: uuid.UUID) -> tuple[dict[str, Any], bool]:
     with new_session() as session:
-        body = present(session, get_storage(), job).model_dump(mode="json")
-    return JSONResponse(body, status_code=status_code, headers={"Location": job_url(request, job.id)})
+        job = session.get(Job, job_id)
+        assert job is not None
+        return present(session, get_storage(), job).model_dump(mode="json"), job.status in JobStatus.FINISHED
 
 
 def present(session: Session, storage: Storage, job: Job) -> JobPublic:
     """The job as clients see it; an output image gets a fresh time-limited URL."""
-    output = dict(job.output) if job.output else None
-    if output and output.get("image_id"):
-        image = session.get(Image, uuid.UUID(str(output["image_id"])))
-        output["url"] = storage.url(image.storage_key) if image is not None else None
-    return JobPublic.from_job(job, output=output)
+    return present_many(session, storage, [job])[0]
+
+
+def present_many(session: Session, storage: Storage, jobs: list[Job]) -> list[JobPublic]:
+    """Jobs as clients see them, with one query for all their output images (not one each)."""
+    image_ids = {uuid.UUID(str(job.output["image_id"])) for job in jobs if job.output and job.output.get("image_id")}
+    keys: dict[uuid.UUID, str] = {}
+    if image_ids:
+        rows = session.execute(select(Image.id, Image.storage_key).where(Image.id.in_(image_ids)))
+        keys = {image_id: key for image_id, key in rows}
+    presented = []
+    for job in jobs:
+        output = dict(job.output) if job.output else None
+        if output and output.get("image_id"):
+            key = keys.get(uuid.UUID(str(output["image_id"])))
+            output["url"] = storage.url(key) if key is not None else None
+        presented.append(JobPublic.from_job(job, output=output))
+    return presented

@@ -19,6 +19,26 @@ class UploadTarget:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+class StorageError(Exception):
+    """Storage could not take a write. ``full`` (no space or quota left) answers 507,
+    anything else (read-only, unreachable) 503; the message carries no server paths."""
+
+    def __init__(self, message: str, *, full: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.full = full
+
+    @classmethod
+    def from_os_error(cls, exc: OSError) -> StorageError:
+        import errno
+
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return cls("storage is full", full=True)
+        if exc.errno == errno.EROFS:
+            return cls("storage is read-only")
+        return cls(f"storage refused the write ({exc.strerror or 'I/O error'})")
+
+
 class Storage(Protocol):
     def put(self, key: str, data: bytes, content_type: str) -> None: ...
     def get(self, key: str) -> bytes: ...

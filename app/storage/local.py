@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from app.core.config import REPO_ROOT, Settings
 from app.core.secrets import jwt_secret
 from app.core.security import sign, signature_matches
-from app.storage import UploadTarget
+from app.storage import StorageError, UploadTarget
 
 
 def _message(method: str, key: str, expires: int, max_bytes: int | None = None) -> str:
@@ -31,10 +32,15 @@ class LocalStorage:
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)  # readers never see half a file
+        # A temp name of its own per write: identical concurrent writes never share one.
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            os.replace(tmp, path)  # readers never see half a file
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StorageError.from_os_error(exc) from exc
 
     def get(self, key: str) -> bytes:
         return self.path(key).read_bytes()

@@ -194,15 +194,54 @@ def test_unfinished_jobs_are_found_for_recovery(db, make_job, statuses):
 
 
 def test_local_server_restart_resumes_unfinished_jobs(db, make_job, reload, settings):
+    import socket
+    import subprocess
+
     from fastapi.testclient import TestClient
 
     from app.jobs.dispatch import local_dispatcher
     from app.main import create_app
 
+    dead = subprocess.Popen(["true"])  # a predecessor server on this host, gone now
+    dead.wait()
     queued = make_job()
-    orphan = make_job(status="running", attempts=1, lease_expires_at=utcnow() + timedelta(minutes=10))
+    orphan = make_job(
+        status="running",
+        attempts=1,
+        lease_expires_at=utcnow() + timedelta(minutes=10),
+        lease_owner=f"{socket.gethostname()}:{dead.pid}:0123456789ab",
+    )
     with TestClient(create_app()):  # start-up runs the recovery
         local_dispatcher(settings).wait_idle()
     assert reload(queued.id).status == "succeeded"
     resumed = reload(orphan.id)
     assert (resumed.status, resumed.attempts) == ("succeeded", 2)
+
+
+def test_second_server_leaves_a_live_servers_running_jobs_alone(db, make_job, reload, settings):
+    """Issue 14 #6: start-up takes over only leases that expired or whose owner is gone."""
+    import os
+    import socket
+
+    from fastapi.testclient import TestClient
+
+    from app.jobs.dispatch import local_dispatcher
+    from app.main import create_app
+
+    live_here = make_job(
+        status="running",
+        attempts=1,
+        lease_expires_at=utcnow() + timedelta(minutes=10),
+        lease_owner=f"{socket.gethostname()}:{os.getppid()}:0123456789ab",  # a live process
+    )
+    elsewhere = make_job(
+        status="running", attempts=1, lease_expires_at=utcnow() + timedelta(minutes=10), lease_owner="other-host:7:ab"
+    )
+    expired = make_job(status="running", attempts=1, lease_expires_at=utcnow() - timedelta(seconds=1))
+    with TestClient(create_app()):
+        local_dispatcher(settings).wait_idle()
+    for job in (live_here, elsewhere):
+        untouched = reload(job.id)
+        assert (untouched.status, untouched.attempts) == ("running", 1)
+    assert [(expired.id, 2)] == support.CALLS
+    assert reload(expired.id).status == "succeeded"

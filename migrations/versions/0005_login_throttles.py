@@ -5,8 +5,8 @@ stores ``\u0000`` in a ``json`` value but cannot turn it into text, so every ``-
 user's jobs failed (GET /v1/images/{id}/detections answered 500 for good). Such escapes are
 removed from the stored text; requests can no longer bring new ones.
 
-Revision ID: 0004_login_throttles
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-25 18:50:00
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_login_throttles"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,105 @@
+"""Overload and database faults answer 503 with ``Retry-After``, fast, never a hang or a 500.
+
+The local server admits at most ``max_concurrent_requests`` requests into the app at once; the
+database pool holds one connection for each of them (see ``app.core.db.pool_sizing``) and the
+threadpool has room for all of them, so an admitted request never waits for a connection that
+another request holds while it waits for a thread. A request that finds no free slot within
+``admission_wait_seconds`` is refused before any work is done (nothing is created for a client
+that has given up). ``/health`` is never queued behind the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
+
+from app.core.db import is_database_unavailable
+from app.core.logging import request_id_var
+from app.storage import StorageError
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 2
+_UNGATED_PATHS = frozenset({"/health"})
+
+
+def service_unavailable(detail: str, retry_after: int = RETRY_AFTER_SECONDS) -> JSONResponse:
+    return JSONResponse(
+        {"detail": detail, "request_id": request_id_var.get()},
+        status_code=503,
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+class AdmissionMiddleware:
+    """A pure ASGI gate: at most ``limit`` requests inside the app, others wait briefly or get 503."""
+
+    def __init__(self, app: Any, *, limit: int, wait_seconds: float) -> None:
+        self.app = app
+        self.limit = limit
+        self.wait_seconds = wait_seconds
+        self._slots: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path", "").rstrip("/") in _UNGATED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if self._slots is None:  # created on the server's own event loop
+            self._slots = asyncio.Semaphore(self.limit)
+        try:
+            await asyncio.wait_for(self._slots.acquire(), timeout=self.wait_seconds)
+        except TimeoutError:
+            body = json.dumps({"detail": "the server is busy: retry shortly"}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._slots.release()
+
+
+def add_capacity_guards(app: FastAPI, *, limit: int | None, wait_seconds: float) -> None:
+    """Database faults → 503, storage full → 507 and storage refusing → 503 (with Retry-After);
+    with a ``limit``, the admission gate too."""
+
+    async def database_error(_request: Request, exc: Exception) -> JSONResponse:
+        if is_database_unavailable(exc):
+            logger.warning("database unavailable", extra={"error": type(exc).__name__})
+            return service_unavailable("the database is unavailable: retry shortly")
+        logger.error("database error", exc_info=exc, extra={"error": type(exc).__name__})
+        return JSONResponse({"detail": "internal error", "request_id": request_id_var.get()}, status_code=500)
+
+    async def storage_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StorageError)
+        logger.warning("storage refused a write", extra={"error": exc.message})
+        if exc.full:
+            return JSONResponse(
+                {"detail": exc.message, "request_id": request_id_var.get()},
+                status_code=507,
+                headers={"Retry-After": "60"},
+            )
+        return service_unavailable(exc.message, retry_after=30)
+
+    app.add_exception_handler(StorageError, storage_error)
+    app.add_exception_handler(sa_exc.DBAPIError, database_error)
+    app.add_exception_handler(sa_exc.TimeoutError, database_error)  # no free pooled connection
+
+    if limit:
+        app.add_middleware(AdmissionMiddleware, limit=limit, wait_seconds=wait_seconds)

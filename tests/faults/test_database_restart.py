@@ -1,0 +1,129 @@
+"""PostgreSQL stopped and started under a running local server (a cluster of this test's own,
+on its own port: the shared one is never touched). While it is down /health answers 503 and
+the API 503 with Retry-After, never 500; once it is back /health answers 200 and every job ends
+final without a restart of the server (runner retries, then the reaper)."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.faults.support import job_states, sign_in, submit_jobs, upload_busy_image, wait_until
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+OUTAGE_SECONDS = 8
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    return Path(found[-1]).parent if found else None
+
+
+class OwnCluster:
+    """initdb + pg_ctl into a temp folder, as the ``postgres`` user when run as root."""
+
+    def __init__(self, bin_dir: Path, root: Path) -> None:
+        self.bin = bin_dir
+        self.data = root / "data"
+        self.sockets = root / "sock"
+        self.log = root / "pg.log"
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses root
+            shutil.chown(root, "postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self.sockets.mkdir()
+        if self.as_user:
+            shutil.chown(self.sockets, "postgres")
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=120)
+
+    def init(self) -> None:
+        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
+
+    def stop(self) -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[OwnCluster]:
+    bin_dir = _pg_bin()
+    if bin_dir is None:
+        if IN_CI:
+            pytest.fail("CI=true: no /usr/lib/postgresql/*/bin/pg_ctl for the database-restart test")
+        pytest.skip("PostgreSQL server binaries are not installed")
+    # Not under pytest's tmp folder: that is private to root, and the server runs as postgres.
+    root = Path(tempfile.mkdtemp(prefix="inpaint-own-pg-"))
+    cluster = OwnCluster(bin_dir, root)
+    cluster.init()
+    cluster.start()
+    yield cluster
+    with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
+        cluster.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_postgres_stopped_and_started_during_a_run(own_cluster, server_factory, tmp_path):
+    server = server_factory(
+        DATABASE_URL=own_cluster.url,
+        STORAGE_DIR=str(tmp_path / "images"),
+        REAPER_INTERVAL_SECONDS="2",
+        JOB_DISPATCH_GRACE_SECONDS="5",
+        JOB_DB_RETRY_SECONDS="3",  # shorter than the outage: the reaper must finish the rest
+        DB_POOL_TIMEOUT="3",
+    )
+    url = server.start()
+    with httpx.Client(base_url=url, timeout=30) as client:
+        sign_in(client, "admin@example.com", os.environ["ADMIN_PASSWORD"])
+        image_id = upload_busy_image(client)
+        job_ids = submit_jobs(client, image_id, 6)
+        wait_until(lambda: any(s == "running" for s, _ in job_states(client).values()), 30, 0.1)
+
+        own_cluster.stop()
+        down_since = time.monotonic()
+        health = client.get("/health")
+        assert health.status_code == 503 and health.json()["database"] == "unreachable"
+        for response in (
+            client.get(f"/v1/jobs/{job_ids[0]}"),
+            client.get("/v1/jobs"),
+            client.post(
+                "/v1/inpaintings",
+                json={"image_id": image_id, "prompt": "x", "mask": {"boxes": [[1, 1, 9, 9]]}, "model": "opencv-telea"},
+            ),
+        ):
+            assert response.status_code == 503, (response.status_code, response.text, server.log_tail())
+            assert int(response.headers["retry-after"]) > 0
+        time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - down_since)))
+        own_cluster.start()
+
+        wait_until(lambda: client.get("/health").status_code == 200, 30, message="health did not recover")
+        wait_until(
+            lambda: all(s in ("succeeded", "failed", "canceled") for s, _ in job_states(client).values()),
+            180,
+            message=f"jobs not final: {job_states(client)}\n{server.log_tail()}",
+        )
+        states = job_states(client)
+    assert set(states) == set(job_ids)
+    assert {s for s, _ in states.values()} == {"succeeded"}, states

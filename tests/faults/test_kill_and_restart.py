@@ -1,0 +1,54 @@
+"""kill -9 of the local server mid-run, then a restart: every job ends final exactly once."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from sqlalchemy import func, select
+
+from tests.factories import DEFAULT_PASSWORD, create_user
+from tests.faults.support import job_states, sign_in, submit_jobs, upload_busy_image, wait_until
+
+JOBS = 6
+
+
+def test_kill_9_mid_run_then_restart(db, database_url, server_factory):
+    from app.images.models import Image
+    from app.jobs.models import Job
+
+    user = create_user(db)
+    server = server_factory()
+    url = server.start()
+    with httpx.Client(base_url=url, timeout=30) as client:
+        sign_in(client, user.email, DEFAULT_PASSWORD)
+        job_ids = submit_jobs(client, upload_busy_image(client), JOBS)
+        wait_until(
+            lambda: any(s == "running" for s, _ in job_states(client).values()),
+            30,
+            0.1,
+            message=f"no job started: {job_states(client)}\n{server.log_tail()}",
+        )
+    time.sleep(0.5)
+    server.kill()  # SIGKILL: no shutdown, leases left held by a dead process
+
+    db.expire_all()
+    db.rollback()
+    left = dict(db.execute(select(Job.status, func.count()).group_by(Job.status)).all())
+    assert left.get("running", 0) >= 1, left  # the kill really hit jobs mid-run
+
+    url = server_factory().start()  # same database, same storage
+    with httpx.Client(base_url=url, timeout=30) as client:
+        sign_in(client, user.email, DEFAULT_PASSWORD)
+        wait_until(
+            lambda: all(s in ("succeeded", "failed", "canceled") for s, _ in job_states(client).values()),
+            240,
+            message=f"not all final: {job_states(client)}",
+        )
+        states = job_states(client)
+    assert set(states) == set(job_ids)
+    assert {s for s, _ in states.values()} == {"succeeded"}, states
+    assert all(1 <= attempts <= 2 for _, attempts in states.values())
+    db.expire_all()
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(Image)) == JOBS + 1  # one output each, plus the input

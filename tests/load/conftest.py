@@ -1,0 +1,1 @@
+from tests.server_process import server_factory  # noqa: F401 - fixture

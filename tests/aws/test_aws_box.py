@@ -603,6 +603,7 @@ def test_every_function_starts_with_its_template_environment(box: Box) -> None:
         "functions.worker.handler",
         "functions.seeder.handler",
         "functions.task_state.handler",
+        "functions.reaper.handler",
     }
     assert any(r.kind == "ecs" for r in box.runtimes.values())
     assert not (box.task_root / "dev.env").exists()
@@ -632,7 +633,7 @@ def test_the_stack_end_to_end(box: Box) -> None:
     with box.lambda_function(seeder_rt) as seeder:
         seeded = seeder.invoke({"migrate": True})
         assert seeded.get("statusCode") == 200, (seeded, seeder.log()[-3000:])
-        assert seeded["body"]["models"]["created"] == 4
+        assert seeded["body"]["models"]["created"] == 5
 
     api_rt = box.by_handler["functions.api.handler"]
     with (
@@ -796,6 +797,36 @@ def test_the_stack_end_to_end(box: Box) -> None:
         status, oom = call(api, "GET", f"/v1/jobs/{oom['id']}", token=token)
         assert oom["status"] == "failed" and "CUDA out of memory" in oom["error"]["message"], oom
         assert [r.answered for r in box.fake.requests[-3:]] == ["oom", "oom", "oom"]
+
+        # The scheduled reaper. A job whose message never reached the worker (a lost dispatch) is
+        # sent again; a job whose worker died holding its last attempt's lease is failed with a
+        # reason (this parameter set allows one attempt) instead of waiting for ever.
+        status, lost_dispatch = call(api, "POST", "/v1/inpaintings", token=token, body={**body, "prompt": "a kite"})
+        status, dead_worker = call(api, "POST", "/v1/inpaintings", token=token, body={**body, "prompt": "a cart"})
+        for stranded in (lost_dispatch, dead_worker):
+            message = receive(box, stranded["id"])
+            box.aws("sqs").delete_message(QueueUrl=box.queue, ReceiptHandle=message["ReceiptHandle"])
+        db_execute(
+            box,
+            "UPDATE jobs SET created_at = now() - interval '1 hour' WHERE id = :id",
+            id=uuid.UUID(lost_dispatch["id"]),
+        )
+        db_execute(
+            box,
+            "UPDATE jobs SET status = 'running', attempts = :attempts, lease_expires_at = now() - interval '1 second' "
+            "WHERE id = :id",
+            id=uuid.UUID(dead_worker["id"]),
+            attempts=int(box.by_handler["functions.reaper.handler"].environment["JOB_MAX_ATTEMPTS"]),
+        )
+        with box.lambda_function(box.by_handler["functions.reaper.handler"]) as reaper:
+            reaped = reaper.invoke({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
+            assert reaped == {"dispatched": [lost_dispatch["id"]]}, (reaped, reaper.log()[-3000:])
+        _, response = deliver(box, worker, lost_dispatch["id"])
+        assert response == {"batchItemFailures": []}, worker.log()[-3000:]
+        status, lost_dispatch = call(api, "GET", f"/v1/jobs/{lost_dispatch['id']}", token=token)
+        assert lost_dispatch["status"] == "succeeded", lost_dispatch
+        status, dead_worker = call(api, "GET", f"/v1/jobs/{dead_worker['id']}", token=token)
+        assert dead_worker["status"] == "failed" and "stopped without finishing" in dead_worker["error"]["message"]
 
         # The worker dies mid-call: redelivered (after the lease), given up, dead-lettered, no result.
         box.fake.default, box.fake.slow_seconds = "slow", 60

@@ -54,9 +54,6 @@ def test_reaper_function_as_deployed(db, database_url, moto_server, make_job, re
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
-        # Settings refuses aws mode without a JWT secret even where no token is signed (see the
-        # issue-14 notes); the reaper never reads it.
-        "JWT_SECRET": "reaper-never-signs-tokens-but-settings-require-one",
     }
     script = (
         "import json; from functions.reaper import handler; "

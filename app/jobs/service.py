@@ -81,19 +81,21 @@ def give_up_if_exhausted(session: Session, *, job_id: uuid.UUID, max_attempts: i
         Job.attempts >= max_attempts,
         or_(Job.status == JobStatus.QUEUED, and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now)),
     )
-    return _cas(
-        session,
-        job_id,
-        stranded,
-        status=JobStatus.FAILED,
-        completed_at=now,
-        lease_expires_at=None,
-        lease_owner=None,
-        status_message=None,
-        error_code="max_attempts",
-        error_message=f"gave up after {max_attempts} attempts: the worker stopped without finishing "
-        "(crash, out of memory or timeout)",
-    )
+    return _cas(session, job_id, stranded, **_gave_up(max_attempts, now))
+
+
+def _gave_up(max_attempts: int, now: datetime) -> dict[str, Any]:
+    """The final state of a job whose attempts were all spent by workers that never finished."""
+    return {
+        "status": JobStatus.FAILED,
+        "completed_at": now,
+        "lease_expires_at": None,
+        "lease_owner": None,
+        "status_message": None,
+        "error_code": "max_attempts",
+        "error_message": f"gave up after {max_attempts} attempts: the worker stopped without finishing "
+        "(crash, out of memory, timeout or a lost database connection)",
+    }
 
 
 def _mine(attempt: int) -> Any:
@@ -254,19 +256,7 @@ def reap(
             or_(Job.lease_expires_at < now, Job.lease_owner == owner) if owner else Job.lease_expires_at < now,
         )
         if attempts >= max_attempts:
-            _cas(
-                session,
-                job_id,
-                still_held_by,
-                status=JobStatus.FAILED,
-                completed_at=now,
-                lease_expires_at=None,
-                lease_owner=None,
-                status_message=None,
-                error_code="max_attempts",
-                error_message=f"gave up after {max_attempts} attempts: the worker stopped without finishing "
-                "(crash, out of memory, timeout or a lost database connection)",
-            )
+            _cas(session, job_id, still_held_by, **_gave_up(max_attempts, now))
         elif _cas(
             session,
             job_id,

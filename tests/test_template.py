@@ -255,38 +255,12 @@ def test_each_function_gets_only_its_secrets(template: dict[str, Any]) -> None:
     assert granted("ReaperFunction") == {db}
 
 
-# Run inside .venv-sam: expand the SAM resources exactly as the SAM transform does (no AWS calls).
-_TRANSLATE = r"""
-import json, sys
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
-
-class NoManagedPolicyLookup:
-    def load(self):
-        return {}
-
-tpl = yaml_parse(open(sys.argv[1]).read())
-for res in tpl["Resources"].values():
-    if res.get("Type") == "AWS::Serverless::Function" and res["Properties"].get("PackageType") == "Image":
-        res["Properties"].setdefault("ImageUri", "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:test")
-json.dump(transform(tpl, {}, NoManagedPolicyLookup()), sys.stdout, default=str)
-"""
-
-
 def test_transformed_template_has_no_wildcard_grants() -> None:
-    python = SAM_VENV / "bin" / "python"
-    if not python.exists():
-        _required_tool_missing(f"{python} is missing: run scripts/sam-venv.sh")
-    proc = subprocess.run(
-        [str(python), "-c", _TRANSLATE, str(TEMPLATE)],
-        cwd=REPO,
-        env=_sam_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    translated = json.loads(proc.stdout)
+    from tests.aws.template_env import SAM_PYTHON, translate
+
+    if not SAM_PYTHON.exists():
+        _required_tool_missing(f"{SAM_PYTHON} is missing: run scripts/sam-venv.sh")
+    translated = translate()
     assert _wildcard_violations(translated) == []
     roles = _resources(translated, "AWS::IAM::Role")
     for fn in ("ApiFunction", "WorkerFunction", "SeederFunction", "TaskStateFunction", "ReaperFunction"):

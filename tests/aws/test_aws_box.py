@@ -236,37 +236,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def _create_database() -> tuple[str, str]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from tests.conftest import TEST_PG_URL
-
-    admin = make_url(TEST_PG_URL)
-    name = f"inpaint_box_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        engine.dispose()
-    return name, admin.set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_database(name: str) -> None:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from tests.conftest import TEST_PG_URL
-
-    engine = create_engine(make_url(TEST_PG_URL), isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        engine.dispose()
-
-
 def _cfn_cors(rules: list[dict[str, Any]]) -> dict[str, Any]:
     renamed = {"ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeSeconds", "Id": "ID"}
     return {"CORSRules": [{renamed.get(k, k): (int(v) if k == "MaxAge" else v) for k, v in r.items()} for r in rules]}
@@ -322,7 +291,12 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
     fake = FakeHFEndpoint().start()
     fake.hold_scale = 0.01
     b.fake = fake
-    db_name, db_url = _create_database()
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import _create_pg_database, _drop_pg_database
+
+    db_url = _create_pg_database()
+    db_name = make_url(db_url).database
     b.db_url = db_url
     try:
         _build_stack(b, db_name, TOKEN)
@@ -334,7 +308,7 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
             b.recorder.stop()
         fake.stop()
         moto.stop()
-        _drop_database(db_name)
+        _drop_pg_database(db_url)
 
 
 def _build_stack(b: Box, db_name: str, hf_token: str) -> None:

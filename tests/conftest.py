@@ -11,6 +11,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -262,17 +263,22 @@ def s3_bucket(moto_server: str, monkeypatch: pytest.MonkeyPatch, db: Session) ->
     reset_app_state()
 
 
-@pytest.fixture
-def live_server(app) -> Iterator[str]:
-    """The app served by uvicorn on a free 127.0.0.1 port, for tests that go over real HTTP."""
+def loopback_socket() -> socket.socket:
+    """A listening-ready socket on a free 127.0.0.1 port (its address is known before the app)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextmanager
+def serving(app, sock: socket.socket) -> Iterator[str]:
+    """``app`` served by uvicorn (lifespan on) on ``sock`` in a thread; yields its base URL."""
     import threading
     import time
 
     import uvicorn
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on", limit_concurrency=100))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -280,10 +286,19 @@ def live_server(app) -> Iterator[str]:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
     assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture
+def live_server(app) -> Iterator[str]:
+    """The app served by uvicorn on a free 127.0.0.1 port, for tests that go over real HTTP."""
+    with serving(app, loopback_socket()) as base_url:
+        yield base_url
 
 
 @pytest.fixture

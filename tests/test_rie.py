@@ -7,10 +7,7 @@ import base64
 import json
 import os
 import re
-import socket
 import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,14 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import IN_CI
+from tests.lambda_rie import INVOKE, RIE_CANDIDATES, free_port, rie_command, wait_until_listening
 from tests.test_lambda_events import API_EVENTS, EXPECTED, load_event
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
-RIE_CANDIDATES = sorted(
-    (ROOT / ".venv-sam").glob("lib/python3*/site-packages/samcli/local/rapid/aws-lambda-rie-x86_64")
-)
-INVOKE = "/2015-03-31/functions/function/invocations"
 
 
 def rie_binary() -> Path:
@@ -38,42 +32,17 @@ def rie_binary() -> Path:
     return RIE_CANDIDATES[0]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def rie(handler: str, log_path: Path) -> Iterator[str]:
     """The RIE serving ``handler`` through awslambdaric; yields the invocation URL."""
     emulator, runtime_api = free_port(), free_port()
-    command = [
-        str(rie_binary()),
-        "--log-level",
-        "info",
-        "--runtime-interface-emulator-address",
-        f"127.0.0.1:{emulator}",
-        "--runtime-api-address",
-        f"127.0.0.1:{runtime_api}",
-        sys.executable,
-        "-m",
-        "awslambdaric",
-        handler,
-    ]
+    rie_binary()  # skips (or fails in CI) without the RIE
+    command = rie_command(handler, emulator, runtime_api)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "AWS_LAMBDA_FUNCTION_TIMEOUT": "60"}
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", emulator), timeout=0.2).close()
-                    break
-                except OSError:
-                    assert process.poll() is None, log_path.read_text(errors="replace")
-                    assert time.monotonic() < deadline, "the RIE did not start"
-                    time.sleep(0.05)
+            wait_until_listening(process, emulator, log_path, 20)
             yield f"http://127.0.0.1:{emulator}{INVOKE}"
         finally:
             process.terminate()

@@ -31,7 +31,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -47,6 +46,7 @@ from typing import Any
 import pytest
 
 from tests.aws.template_env import ROOT, Resolver, Runtime, runtimes, translate
+from tests.lambda_rie import INVOKE, RIE_CANDIDATES, free_port, rie_command, wait_until_listening
 
 pytestmark = [
     pytest.mark.aws_e2e,
@@ -56,19 +56,9 @@ pytestmark = [
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 STACK = "inpaint-box"
-RIE_CANDIDATES = sorted(
-    (ROOT / ".venv-sam").glob("lib/python3*/site-packages/samcli/local/rapid/aws-lambda-rie-x86_64")
-)
-INVOKE = "/2015-03-31/functions/function/invocations"
 ORIGIN = "https://app.example.com"
 # What Dockerfile.lambda copies into the task root (checked against it below).
 IMAGE_CONTENT = ("app", "functions", "migrations", "alembic.ini")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --------------------------------------------------------------------------- RunTask recorder
@@ -161,31 +151,13 @@ class Box:
         timeout = self.template["Resources"][runtime.logical_id]["Properties"].get("Timeout", 3)
         env = {**self.base_env(runtime), **(extra or {}), "AWS_LAMBDA_FUNCTION_TIMEOUT": str(timeout)}
         log_path = self.logs / f"{runtime.logical_id}-{len(self.processes)}.log"
-        command = [
-            str(RIE_CANDIDATES[0]),
-            "--runtime-interface-emulator-address",
-            f"127.0.0.1:{emulator}",
-            "--runtime-api-address",
-            f"127.0.0.1:{runtime_api}",
-            sys.executable,
-            "-m",
-            "awslambdaric",
-            str(runtime.handler),
-        ]
+        command = rie_command(str(runtime.handler), emulator, runtime_api)
         log = log_path.open("wb")
         process = subprocess.Popen(
             command, cwd=self.task_root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.processes.append(process)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", emulator), timeout=0.2).close()
-                break
-            except OSError:
-                assert process.poll() is None, log_path.read_text(errors="replace")
-                assert time.monotonic() < deadline, "the RIE did not start"
-                time.sleep(0.05)
+        wait_until_listening(process, emulator, log_path, 30)
         try:
             yield LambdaProcess(f"http://127.0.0.1:{emulator}{INVOKE}", process, log_path)
         finally:

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI
+from tests.conftest import IN_CI, loopback_socket, serving
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 # Everything a headless run in a container needs, and nothing that phones home.
@@ -57,32 +54,18 @@ def artifacts() -> Path:
 def studio_server(db, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The app on a free 127.0.0.1 port, with signed image links pointing at that port (the
     browser loads them), the seed applied."""
-    import uvicorn
-
     from app.core.config import get_settings
     from app.main import create_app
     from app.seed.service import run_seed
     from app.storage import get_storage
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = loopback_socket()
     base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     monkeypatch.setenv("PUBLIC_BASE_URL", base_url)
     get_settings.cache_clear()
     get_storage.cache_clear()
     run_seed(db, get_settings())
-    app = create_app()
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on", limit_concurrency=100))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
-    yield base_url
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serving(create_app(), sock):
+        yield base_url
     get_settings.cache_clear()
     get_storage.cache_clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,16 +130,41 @@ def _connect_with_current_password(settings: Settings) -> Any:
     return connect
 
 
+# A pooled connection idle this long is pinged before reuse: it may belong to a Lambda
+# container that was frozen, or have been dropped by a restarted PostgreSQL. Back-to-back
+# requests skip the round trip (pool_pre_ping would pay it on every checkout); a connection
+# that dies within the window fails one statement, which invalidates the pool (503, retried).
+PING_AFTER_IDLE_SECONDS = 2.0
+
+
 def _pg_engine(url: URL, settings: Settings) -> Engine:
-    # The pre-ping catches a frozen Lambda container's stale connection, and one that a
-    # restarted PostgreSQL dropped.
-    return create_engine(
-        url,
-        pool_pre_ping=True,
-        pool_recycle=300,
-        connect_args={"connect_timeout": 5},
-        **pool_sizing(settings),
-    )
+    engine = create_engine(url, pool_recycle=300, connect_args={"connect_timeout": 5}, **pool_sizing(settings))
+    event.listen(engine, "checkin", _mark_idle)
+    event.listen(engine, "checkout", _ping_if_idle)
+    return engine
+
+
+def _mark_idle(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    idle_since = record.info.pop("idle_since", None)
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+        return
+    from sqlalchemy import exc as sa_exc
+
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        dbapi_connection.rollback()
+    except Exception as exc:  # psycopg2's errors: the connection is gone
+        # The pool drops this connection and checks out (or opens) another.
+        raise sa_exc.DisconnectionError(str(exc)) from exc
 
 
 def is_database_unavailable(exc: BaseException) -> bool:

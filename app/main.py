@@ -14,12 +14,9 @@ from fastapi import FastAPI
 from app.api.capacity import add_capacity_guards
 from app.api.errors import install_error_handlers
 from app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from app.api.router import api_router
+from app.api.router import LazyRoutes, LoadRoutesMiddleware
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
-from app.health.router import router as health_router
-from app.images.files import router as files_router
-from app.web.router import router as web_router
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +39,7 @@ async def local_lifespan(app: FastAPI) -> AsyncIterator[None]:
     from app.jobs.service import release_leases_of_gone_owners, unfinished_job_ids
 
     settings = get_settings()
+    app.state.routes.load_all()  # a long-lived server: no request should pay for an import
     # Room for every admitted request plus /health and the reaper: no request waits for a thread.
     limiter = anyio.to_thread.current_default_thread_limiter()
     limiter.total_tokens = settings.max_concurrent_requests + 8
@@ -98,10 +96,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limit=None if settings.is_aws else settings.max_concurrent_requests,
         wait_seconds=settings.admission_wait_seconds,
     )
-    app.include_router(health_router)
-    app.include_router(api_router)
-    app.include_router(files_router)
-    app.include_router(web_router)
+    routes = LazyRoutes(app)
+    app.state.routes = routes
+    app.add_middleware(LoadRoutesMiddleware, routes=routes)
 
     install_error_handlers(app)  # unhandled errors are answered by RequestContextMiddleware
 

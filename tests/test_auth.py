@@ -16,18 +16,37 @@ def test_wrong_password_and_unknown_user_are_401(client, user):
         assert response.headers["www-authenticate"] == "Bearer"
 
 
+def _flat_routes(app) -> list[tuple[str, set[str]]]:
+    """(path, methods) of every route, through FastAPI's included-router nodes."""
+    flat = []
+    for route in app.routes:
+        contexts = route.effective_route_contexts() if hasattr(route, "effective_route_contexts") else [route]
+        for context in contexts:
+            original = getattr(context, "original_route", context)
+            flat.append((context.path, set(getattr(original, "methods", None) or ())))
+    return flat
+
+
 def test_every_route_but_health_and_docs_needs_auth(client, app):
     open_paths = {"/health", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect", "/v1/auth/token"}
-    for route in app.routes:
-        path = getattr(route, "path", "")
-        if path in open_paths or path.startswith("/files/"):
+    app.state.routes.load_all()  # every domain's routes, not only those requests have needed so far
+    routes = _flat_routes(app)
+    assert len(routes) > 25 and ("/v1/jobs/{job_id}", {"GET"}) in routes  # the walk sees them all
+    checked = 0
+    for path, methods in routes:
+        if path in open_paths or path.startswith("/files/") or path == "/" or path.startswith("/studio/"):
             continue
-        for method in getattr(route, "methods", set()) - {"HEAD", "OPTIONS"}:
-            concrete = path.replace("{image_id}", "00000000-0000-0000-0000-000000000000")
+        for method in methods - {"HEAD", "OPTIONS"}:
+            concrete = path.replace("{image_id:uuid}", "{image_id}").replace(
+                "{image_id}", "00000000-0000-0000-0000-000000000000"
+            )
             concrete = concrete.replace("{job_id}", "00000000-0000-0000-0000-000000000000")
             concrete = concrete.replace("{key_id}", "00000000-0000-0000-0000-000000000000")
+            concrete = concrete.replace("{user_id}", "00000000-0000-0000-0000-000000000000")
             response = client.request(method, concrete)
             assert response.status_code == 401, (method, path, response.status_code)
+            checked += 1
+    assert checked >= 20
 
 
 def test_garbage_and_expired_tokens_are_401(client, user, settings):

@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import exc as sa_exc
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.db import is_database_unavailable
 from app.core.logging import request_id_var
 from app.storage import StorageError
 
@@ -75,16 +75,46 @@ class AdmissionMiddleware:
             self._slots.release()
 
 
+class DatabaseFaultMiddleware:
+    """Pure ASGI: a database that cannot be reached (or a pool with no free connection) answers
+    503 + Retry-After, never a 500. A middleware rather than an exception handler keyed on
+    SQLAlchemy's classes, so the API handler need not import SQLAlchemy before a request uses it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if response_started or not _is_database_unavailable(exc):
+                raise  # RequestContextMiddleware answers 500 with the request id
+            logger.warning("database unavailable", extra={"error": type(exc).__name__})
+            await service_unavailable("the database is unavailable: retry shortly")(scope, receive, send)
+
+
+def _is_database_unavailable(exc: BaseException) -> bool:
+    if "sqlalchemy" not in sys.modules:  # nothing has used the database yet
+        return False
+    from app.core.db import is_database_unavailable
+
+    return is_database_unavailable(exc)
+
+
 def add_capacity_guards(app: FastAPI, *, limit: int | None, wait_seconds: float) -> None:
     """Database faults → 503, storage full → 507 and storage refusing → 503 (with Retry-After);
     with a ``limit``, the admission gate too."""
-
-    async def database_error(_request: Request, exc: Exception) -> JSONResponse:
-        if is_database_unavailable(exc):
-            logger.warning("database unavailable", extra={"error": type(exc).__name__})
-            return service_unavailable("the database is unavailable: retry shortly")
-        logger.error("database error", exc_info=exc, extra={"error": type(exc).__name__})
-        return JSONResponse({"detail": "internal error", "request_id": request_id_var.get()}, status_code=500)
 
     async def storage_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StorageError)
@@ -98,8 +128,6 @@ def add_capacity_guards(app: FastAPI, *, limit: int | None, wait_seconds: float)
         return service_unavailable(exc.message, retry_after=30)
 
     app.add_exception_handler(StorageError, storage_error)
-    app.add_exception_handler(sa_exc.DBAPIError, database_error)
-    app.add_exception_handler(sa_exc.TimeoutError, database_error)  # no free pooled connection
-
+    app.add_middleware(DatabaseFaultMiddleware)
     if limit:
         app.add_middleware(AdmissionMiddleware, limit=limit, wait_seconds=wait_seconds)

@@ -69,6 +69,7 @@ def install_error_handlers(app: FastAPI) -> None:
     default_openapi = app.openapi  # keeps FastAPI's servers (stage prefix), tags, versions
 
     def openapi() -> dict[str, Any]:
+        app.state.routes.load_all()  # the schema of the whole API, whatever has been asked for
         if app.openapi_schema is None:
             schema = default_openapi()  # also caches it in app.openapi_schema
             _document_error_detail(schema)

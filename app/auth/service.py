@@ -42,6 +42,24 @@ def revoke_api_key(session: Session, *, api_key: ApiKey) -> None:
         api_key.revoked_at = utcnow()
 
 
+def access_token_user_id(credential: str, *, jwt_secret: str) -> uuid.UUID | None:
+    """The user id an access token (not an API key) names, if the token is valid."""
+    if credential.startswith(API_KEY_PREFIX):
+        return None
+    from app.core.config import get_settings
+
+    settings = get_settings()
+    subject = decode_access_token(
+        credential, secret=jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+    )
+    if subject is None:
+        return None
+    try:
+        return uuid.UUID(subject)
+    except ValueError:
+        return None
+
+
 def user_for_bearer(session: Session, *, credential: str, jwt_secret: str) -> User | None:
     """The active user behind an access token or an API key, or None."""
     if credential.startswith(API_KEY_PREFIX):
@@ -56,18 +74,8 @@ def user_for_bearer(session: Session, *, credential: str, jwt_secret: str) -> Us
             session.commit()
         user = api_key.user
     else:
-        from app.core.config import get_settings
-
-        settings = get_settings()
-        subject = decode_access_token(
-            credential, secret=jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience
-        )
-        if subject is None:
-            return None
-        try:
-            user = session.get(User, uuid.UUID(subject))
-        except ValueError:
-            return None
+        user_id = access_token_user_id(credential, jwt_secret=jwt_secret)
+        user = session.get(User, user_id) if user_id is not None else None
     if user is None or not user.is_active:
         return None
     return user

@@ -8,11 +8,9 @@ import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
-
-from app.core.db import utcnow
 
 API_KEY_PREFIX = "ipk_"
 JWT_ALGORITHM = "HS256"
@@ -76,7 +74,7 @@ def create_access_token(
 ) -> tuple[str, int]:
     import jwt  # imported here: API-key requests and /health never need it
 
-    now = utcnow()
+    now = datetime.now(UTC)
     payload: dict[str, Any] = {
         "sub": subject,
         "iss": issuer,

@@ -2,10 +2,19 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import CurrentUser, SessionDep, StorageDep
+from app.api.deps import (
+    CredentialDep,
+    CurrentUser,
+    SessionDep,
+    SettingsDep,
+    StorageDep,
+    authenticate,
+    authenticate_and_get_owned,
+)
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, paginate
 from app.core.schemas import error_responses
 from app.jobs import service
@@ -25,28 +34,56 @@ def owned_job_or_404(session: SessionDep, user: CurrentUser, job_id: uuid.UUID) 
     return job
 
 
+# The two reads every client polls are async with all their work (authentication included) in
+# one threadpool call: one thread hop and one connection checkout per request, and the response
+# is validated on the event loop instead of in a second hop.
+
+
 @router.get("", response_model=Page[JobPublic])
-def list_jobs(
+async def list_jobs(
+    request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     storage: StorageDep,
-    user: CurrentUser,
+    credential: CredentialDep,
     status_filter: str | None = Query(None, alias="status", pattern=_STATUS_PATTERN),
     kind: str | None = Query(None, pattern="^(inpaint|locate)$"),
     cursor: Cursor = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
 ) -> Page[JobPublic]:
-    query = select(Job).where(Job.owner_id == user.id)
-    if status_filter:
-        query = query.where(Job.status == status_filter)
-    if kind:
-        query = query.where(Job.kind == kind)
-    rows, next_cursor = paginate(session, query, Job, cursor=cursor, limit=limit)
-    return Page(items=present_many(session, storage, rows), next_cursor=next_cursor)
+    def read() -> Page[JobPublic]:
+        user = authenticate(request, session, settings, credential)
+        query = select(Job).where(Job.owner_id == user.id)
+        if status_filter:
+            query = query.where(Job.status == status_filter)
+        if kind:
+            query = query.where(Job.kind == kind)
+        rows, next_cursor = paginate(session, query, Job, cursor=cursor, limit=limit)
+        page = Page(items=present_many(session, storage, rows), next_cursor=next_cursor)
+        session.commit()  # ends the read transaction: the connection goes back to the pool here
+        return page
+
+    return await run_in_threadpool(read)
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=error_responses(404))
-def get_job(job_id: uuid.UUID, session: SessionDep, storage: StorageDep, user: CurrentUser) -> JobPublic:
-    return present(session, storage, owned_job_or_404(session, user, job_id))
+async def get_job(
+    job_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    storage: StorageDep,
+    credential: CredentialDep,
+) -> JobPublic:
+    def read() -> JobPublic:
+        _user, job = authenticate_and_get_owned(request, session, settings, credential, Job, job_id)
+        if job is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "job not found")
+        presented = present(session, storage, job)
+        session.commit()
+        return presented
+
+    return await run_in_threadpool(read)
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic, responses=error_responses(404, 409))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import psycopg2
@@ -55,11 +56,25 @@ class FakeDialect:
         return "connection"
 
 
-def test_a_rotated_database_password_is_fetched_again_once(moto) -> None:
+@pytest.fixture
+def moto_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch):
+    """Secrets through the moto server over loopback, as the functions reach Secrets Manager."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    aws.reset()
+    yield
+    aws.reset()
+
+
+def test_a_rotated_database_password_is_fetched_again_once(moto_endpoint) -> None:
     from app.core.db import _connect_with_current_password
 
     secrets = aws.client("secretsmanager")
-    arn = secrets.create_secret(Name="db", SecretString=json.dumps({"username": "u", "password": "old"}))["ARN"]
+    arn = secrets.create_secret(
+        Name=f"db-{uuid.uuid4().hex[:6]}", SecretString=json.dumps({"username": "u", "password": "old"})
+    )["ARN"]
     settings = Settings(pg_host="db.internal", pg_user="u", db_secret_arn=arn)
     connect = _connect_with_current_password(settings)
     dialect = FakeDialect("old")

@@ -87,10 +87,21 @@ def test_an_unclaimed_path_loads_every_domain_in_declared_order(db):
 
 
 def test_405_and_the_schema_see_every_route_however_lazily_loaded(db):
-    app, client = _lazy_app()
+    _app, client = _lazy_app()
     response = client.delete("/v1/jobs")
     assert response.status_code == 405 and "GET" in response.headers["allow"]
     schema = client.get("/openapi.json").json()
     assert {"/health", "/v1/jobs/{job_id}", "/v1/inpaintings", "/v1/selections"} <= set(schema["paths"])
     fresh, _ = _lazy_app()
     assert fresh.openapi()["paths"].keys() == schema["paths"].keys()  # app.openapi() loads them too
+
+
+def test_a_route_added_to_the_app_survives_loading_the_domains(db):
+    app, client = _lazy_app()
+
+    @app.get("/extra")
+    def extra() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    assert client.get("/no/such/path").status_code == 404  # loads every domain
+    assert client.get("/extra").json() == {"ok": "yes"}

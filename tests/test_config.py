@@ -1,4 +1,5 @@
 import json
+import uuid
 
 import pytest
 from pydantic import ValidationError
@@ -70,21 +71,25 @@ def test_aws_mode_refuses_wildcard_cors(clean_env):
         Settings()
 
 
-def test_database_password_from_rds_managed_secret(clean_env):
-    from moto import mock_aws
-
+def test_database_password_from_rds_managed_secret(clean_env, moto_server, monkeypatch):
     from app.core import aws
     from app.core.db import database_url
 
-    with mock_aws():
-        aws.reset()
-        arn = aws.client("secretsmanager").create_secret(
-            Name="rds", SecretString=json.dumps({"username": "app", "password": "s3cr3t"})
-        )["ARN"]
-        settings = Settings(
-            database_url=None, pg_host="db.internal", pg_user="app", pg_database="inpaint", db_secret_arn=arn
-        )
-        url = database_url(settings)
-        assert (url.host, url.username, url.password, url.database) == ("db.internal", "app", "s3cr3t", "inpaint")
-        assert "s3cr3t" not in url.render_as_string(hide_password=True)
+    for name, value in {
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    aws.reset()
+    arn = aws.client("secretsmanager").create_secret(
+        Name=f"rds-{uuid.uuid4().hex[:6]}", SecretString=json.dumps({"username": "app", "password": "s3cr3t"})
+    )["ARN"]
+    settings = Settings(
+        database_url=None, pg_host="db.internal", pg_user="app", pg_database="inpaint", db_secret_arn=arn
+    )
+    url = database_url(settings)
+    assert (url.host, url.username, url.password, url.database) == ("db.internal", "app", "s3cr3t", "inpaint")
+    assert "s3cr3t" not in url.render_as_string(hide_password=True)
     aws.reset()

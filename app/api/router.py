@@ -84,11 +84,13 @@ class LazyRoutes:
                 self.app.include_router(router, prefix=domain.prefix)
                 self._included[domain.module] = routes[before:]
                 del routes[before:]
-            # One assignment: a request being matched on another thread sees the old list or
-            # the new one, never a half-built one.
-            self.app.router.routes = self._always + [
-                route for d in self.domains for route in self._included.get(d.module, ())
-            ]
+            # Domains' routes right after FastAPI's own, in declared order; a route added to the
+            # app in any other way stays, after them. One assignment: a request being matched on
+            # another thread sees the old list or the new one, never a half-built one.
+            ordered = [route for d in self.domains for route in self._included.get(d.module, ())]
+            placed = {id(route) for route in [*self._always, *ordered]}
+            added = [route for route in routes if id(route) not in placed]
+            self.app.router.routes = [*self._always, *ordered, *added]
             self.app.openapi_schema = None
 
 

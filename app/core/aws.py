@@ -7,10 +7,13 @@ not pay for it on requests that never touch AWS.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
+import urllib.error
+import urllib.request
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 _lock = threading.Lock()
 
@@ -45,9 +48,83 @@ def secret_string(secret_arn: str, *, max_age: float = SECRET_TTL_SECONDS) -> st
     now = time.monotonic()
     if cached is not None and now - cached[1] < max_age:
         return cached[0]
-    value = client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+    value = _get_secret_value(secret_arn)
     _secrets[secret_arn] = (value, now)
     return value
+
+
+class SecretUnavailable(RuntimeError):
+    """Secrets Manager refused or could not answer a GetSecretValue call."""
+
+
+class _EnvCredentials(NamedTuple):  # what botocore's SigV4Auth reads
+    access_key: str
+    secret_key: str
+    token: str | None
+
+
+def _get_secret_value(secret_arn: str) -> str:
+    """GetSecretValue. Where the credentials are in the environment (every Lambda function), one
+    request signed with botocore's SigV4 signer and sent with the standard library: a botocore
+    client costs a cold start ~300 ms and ~15 MB (endpoint tables, service model) for this one
+    call. Elsewhere (a profile, an ECS task role) the boto3 client, which knows those sources."""
+    access_key, secret_key = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not (access_key and secret_key and region):
+        return str(client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"])
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    credentials = _EnvCredentials(access_key, secret_key, os.environ.get("AWS_SESSION_TOKEN"))
+    body = json.dumps({"SecretId": secret_arn}).encode()
+    for attempt in range(1, _SECRET_ATTEMPTS + 1):
+        request = AWSRequest(
+            method="POST",
+            url=_secrets_manager_endpoint(region) + "/",
+            data=body,
+            headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "secretsmanager.GetSecretValue"},
+        )
+        SigV4Auth(credentials, "secretsmanager", region).add_auth(request)  # signs the time: sign each try
+        prepared = request.prepare()
+        try:
+            call = urllib.request.Request(prepared.url, data=body, headers=dict(prepared.headers), method="POST")  # noqa: S310 - http(s) only
+            with urllib.request.urlopen(call, timeout=_SECRET_TIMEOUT_SECONDS) as response:  # noqa: S310
+                return str(json.loads(response.read())["SecretString"])
+        except urllib.error.HTTPError as exc:
+            error = _aws_error(exc)
+            if (exc.code < 500 and "Throttling" not in error) or attempt == _SECRET_ATTEMPTS:
+                raise SecretUnavailable(f"GetSecretValue failed ({exc.code} {error})") from None
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            if attempt == _SECRET_ATTEMPTS:
+                raise SecretUnavailable(f"GetSecretValue failed ({type(exc).__name__})") from None
+        time.sleep(0.1 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+_SECRET_ATTEMPTS = 3
+_SECRET_TIMEOUT_SECONDS = 5
+
+
+def _secrets_manager_endpoint(region: str) -> str:
+    """Where boto3 would send it: a configured endpoint (as botocore reads them), else the
+    regional one (VPC interface endpoints with private DNS answer under the same name)."""
+    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() != "true":
+        configured = os.environ.get("AWS_ENDPOINT_URL_SECRETS_MANAGER") or os.environ.get("AWS_ENDPOINT_URL")
+        if configured:
+            if not configured.startswith(("https://", "http://")):
+                raise SecretUnavailable("AWS_ENDPOINT_URL must be an http(s) URL")
+            return configured.rstrip("/")
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"https://secretsmanager.{region}.{suffix}"
+
+
+def _aws_error(exc: urllib.error.HTTPError) -> str:
+    try:
+        document = json.loads(exc.read() or b"{}")
+    except ValueError:
+        return "unreadable error"
+    kind = str(document.get("__type", "error")).rsplit("#", 1)[-1]
+    return f"{kind}: {document.get('message') or document.get('Message') or ''}".strip(": ")
 
 
 def forget_secrets() -> None:

@@ -11,16 +11,9 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import (
-    BaseSettings,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 DEFAULT_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"  # noqa: S105 - refused in aws mode
 # Secrets anyone can read (the code's default, the repository's dev.env): refused in aws mode.
@@ -44,24 +37,22 @@ def read_env_file(path: Path, section: str | None = None) -> dict[str, str]:
     return {key: value for key, value in dotenv_values(path).items() if value is not None}
 
 
-class EnvPathSource(PydanticBaseSettingsSource):
-    """Settings from the file named by ``ENV_PATH`` (default ``dev.env``)."""
-
-    def __init__(self, settings_cls: type[BaseSettings]) -> None:
-        super().__init__(settings_cls)
-        env_path = os.environ.get("ENV_PATH", "dev.env")
-        path = Path(env_path)
-        if not path.is_absolute() and not path.exists():
-            path = REPO_ROOT / path
-        raw = read_env_file(path, os.environ.get("ENV_SECTION"))
-        fields = {name.lower() for name in settings_cls.model_fields}
-        self._values = {key.lower(): value for key, value in raw.items() if key.lower() in fields and value != ""}
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return self._values.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self._values)
+def configured_values(field_names: set[str]) -> dict[str, str]:
+    """Values for ``field_names`` (lower case) from the ``ENV_PATH`` file, then the environment,
+    which wins. Names match case-insensitively; empty values count as unset: sam local passes ""
+    for every template variable it cannot resolve, and an empty *_ARN must not mean "fetch a
+    secret"."""
+    env_path = os.environ.get("ENV_PATH", "dev.env")
+    path = Path(env_path)
+    if not path.is_absolute() and not path.exists():
+        path = REPO_ROOT / path
+    values: dict[str, str] = {}
+    for source in (read_env_file(path, os.environ.get("ENV_SECTION")), os.environ):
+        for key, value in source.items():
+            name = key.lower()
+            if name in field_names and value != "":
+                values[name] = value
+    return values
 
 
 def _comma_list(value: Any) -> Any:
@@ -73,13 +64,20 @@ def _comma_list(value: Any) -> Any:
     return value
 
 
-CommaList = Annotated[list[str], NoDecode]
+CommaList = list[str]  # "a,b" or a JSON list in the environment (see _split_lists)
 
 
-class Settings(BaseSettings):
-    # Empty values count as unset: sam local passes "" for every template variable it
-    # cannot resolve, and an empty *_ARN must not mean "fetch a secret".
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, env_ignore_empty=True)
+class Settings(BaseModel):
+    """Every setting, from ``configured_values()``; keyword arguments win over both.
+
+    A plain pydantic model fed by a dozen lines rather than pydantic-settings: the API handler
+    builds it on every cold start, and that package (with its sources, argparse and dotenv at
+    import) cost it ~12 ms and ~2 MB for what this does."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**{**configured_values(set(type(self).model_fields)), **values})
 
     # --- runtime -------------------------------------------------------------------------
     app_mode: Literal["local", "aws"] = "local"
@@ -204,17 +202,6 @@ class Settings(BaseSettings):
         if self.app_mode == "aws" and "*" in self.cors_origins:
             raise ValueError("APP_MODE=aws needs an explicit list of CORS_ORIGINS, not '*'")
         return self
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, EnvPathSource(settings_cls))
 
     @property
     def is_aws(self) -> bool:

@@ -13,7 +13,9 @@ yet: see bench/README.md and bench/highres_memory.py.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -76,6 +78,7 @@ def image_python() -> str:
     wanted = (ROOT / "requirements.txt").read_text()
     marker = IMAGE_VENV / "requirements.txt"
     if not python.exists() or not marker.exists() or marker.read_text() != wanted:
+        shutil.rmtree(IMAGE_VENV, ignore_errors=True)  # exactly the image's packages, none left over
         subprocess.run([sys.executable, "-m", "venv", str(IMAGE_VENV)], check=True)
         subprocess.run(
             [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", "requirements.txt"],
@@ -227,6 +230,8 @@ def _containers(env: dict[str, str], event: Path, url: str, count: int) -> dict[
 
 def main(runs: int, containers: int) -> None:
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server: one line per call
 
     sys.path.insert(0, str(ROOT))
     # moto only: never real AWS

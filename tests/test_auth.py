@@ -153,3 +153,22 @@ def _exercise_credentials(client, user, stream):
     access = [line for line in lines if line["logger"] == "app.access"]
     assert access and all(line["request_id"] for line in access)
     assert any(line["request_id"] == "trace-123" and line["path"] == "/v1/users/me" for line in access)
+
+
+def test_a_remembered_token_still_expires_and_a_forged_one_is_never_taken(monkeypatch):
+    from app.core import security
+
+    secret = "x" * 40
+    token, _ = security.create_access_token(subject="user-1", secret=secret, minutes=1)
+    assert security.decode_access_token(token, secret=secret) == "user-1"
+    assert security.decode_access_token(token, secret=secret) == "user-1"  # remembered
+    assert security._verified_token.cache_info().hits >= 1
+    # Another secret (a rotation), a flipped signature: verified afresh, refused.
+    assert security.decode_access_token(token, secret="y" * 40) is None
+    assert (
+        security.decode_access_token(token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1], secret=secret) is None
+    )
+    # The expiry is checked on every use, remembered or not.
+    later = security.time.time() + 61
+    monkeypatch.setattr(security.time, "time", lambda: later)
+    assert security.decode_access_token(token, secret=secret) is None

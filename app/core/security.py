@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -90,7 +91,19 @@ def decode_access_token(
     token: str, *, secret: str, issuer: str = DEFAULT_ISSUER, audience: str = DEFAULT_AUDIENCE
 ) -> str | None:
     """The token's subject, or None when it is invalid, expired, or meant for another
-    issuer or audience (a token of another service that shares the secret)."""
+    issuer or audience (a token of another service that shares the secret).
+
+    A client polling a job sends the same token every second: a token verified once is
+    remembered (with its expiry, which is still checked on every use) instead of being
+    decoded and verified again each time."""
+    subject, expires_at = _verified_token(token, secret, issuer, audience)
+    if subject is None or time.time() >= expires_at:
+        return None
+    return subject
+
+
+@lru_cache(maxsize=1024)
+def _verified_token(token: str, secret: str, issuer: str, audience: str) -> tuple[str | None, float]:
     import jwt
 
     try:
@@ -103,10 +116,10 @@ def decode_access_token(
             options={"require": ["exp", "sub", "iss", "aud"]},
         )
     except jwt.PyJWTError:
-        return None
+        return None, 0.0
     if payload.get("typ") != "access":
-        return None
-    return str(payload["sub"])
+        return None, 0.0
+    return str(payload["sub"]), float(payload["exp"])
 
 
 def new_api_key() -> str:

@@ -4,7 +4,6 @@ import uuid
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import (
     CredentialDep,
@@ -13,8 +12,10 @@ from app.api.deps import (
     SettingsDep,
     StorageDep,
     authenticate,
-    authenticate_and_get_owned,
+    owned_row,
+    run_blocking,
 )
+from app.core.db import new_session
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, paginate
 from app.core.schemas import error_responses
 from app.jobs import service
@@ -63,27 +64,27 @@ async def list_jobs(
         session.commit()  # ends the read transaction: the connection goes back to the pool here
         return page
 
-    return await run_in_threadpool(read)
+    return await run_blocking(request, read)
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=error_responses(404))
 async def get_job(
     job_id: uuid.UUID,
     request: Request,
-    session: SessionDep,
     settings: SettingsDep,
     storage: StorageDep,
     credential: CredentialDep,
 ) -> JobPublic:
     def read() -> JobPublic:
-        _user, job = authenticate_and_get_owned(request, session, settings, credential, Job, job_id)
+        job = owned_row(request, settings, credential, Job.__table__, job_id)
         if job is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "job not found")
-        presented = present(session, storage, job)
-        session.commit()
-        return presented
+        if not (job.output and job.output.get("image_id")):
+            return JobPublic.from_job(job)
+        with new_session() as session:  # an output image: its storage key, for a fresh URL
+            return present(session, storage, job)
 
-    return await run_in_threadpool(read)
+    return await run_blocking(request, read)
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic, responses=error_responses(404, 409))

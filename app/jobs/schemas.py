@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import Row
 
 from app.jobs.models import Job
 
@@ -35,7 +36,9 @@ class JobPublic(BaseModel):
     metrics: JobMetrics
 
     @classmethod
-    def from_job(cls, job: Job, output: dict[str, Any] | None = None) -> JobPublic:
+    def from_job(cls, job: Job | Row[Any], output: dict[str, Any] | None = None) -> JobPublic:
+        """From the ORM object, or a Core row of the jobs table (the polled read)."""
+
         def seconds(start: datetime | None, end: datetime | None) -> float | None:
             return round((end - start).total_seconds(), 3) if start and end else None
 

@@ -6,12 +6,12 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -192,12 +192,12 @@ def _look(job_id: uuid.UUID) -> tuple[dict[str, Any], bool]:
         return present(session, get_storage(), job).model_dump(mode="json"), job.status in JobStatus.FINISHED
 
 
-def present(session: Session, storage: Storage, job: Job) -> JobPublic:
+def present(session: Session, storage: Storage, job: Job | Row[Any]) -> JobPublic:
     """The job as clients see it; an output image gets a fresh time-limited URL."""
     return present_many(session, storage, [job])[0]
 
 
-def present_many(session: Session, storage: Storage, jobs: list[Job]) -> list[JobPublic]:
+def present_many(session: Session, storage: Storage, jobs: Sequence[Job | Row[Any]]) -> list[JobPublic]:
     """Jobs as clients see them, with one query for all their output images (not one each)."""
     image_ids = {uuid.UUID(str(job.output["image_id"])) for job in jobs if job.output and job.output.get("image_id")}
     keys: dict[uuid.UUID, str] = {}

@@ -10,8 +10,6 @@ import json
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -72,6 +70,9 @@ def _get_secret_value(secret_arn: str) -> str:
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if not (access_key and secret_key and region):
         return str(client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"])
+    import urllib.error
+    import urllib.request
+
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
 
@@ -118,7 +119,7 @@ def _secrets_manager_endpoint(region: str) -> str:
     return f"https://secretsmanager.{region}.{suffix}"
 
 
-def _aws_error(exc: urllib.error.HTTPError) -> str:
+def _aws_error(exc: Any) -> str:  # a urllib.error.HTTPError
     try:
         document = json.loads(exc.read() or b"{}")
     except ValueError:

@@ -187,16 +187,17 @@ def get_engine() -> Engine:
     if _engine is None:
         with _engine_lock:
             if _engine is None:
-                # Map every table before the first session: a worker that imported only the
-                # jobs code must still flush rows whose foreign keys point at other domains.
-                import app.core.models  # noqa: F401
-
                 _engine = build_engine(get_settings())
                 SessionLocal.configure(bind=_engine)
     return _engine
 
 
 def new_session() -> Session:
+    # Map every table before the first session: a worker that imported only the jobs code must
+    # still flush rows whose foreign keys point at other domains. (Core statements on a bare
+    # connection need no mapping: the polled read does without.)
+    import app.core.models  # noqa: F401
+
     get_engine()
     return SessionLocal()
 

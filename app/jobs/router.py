@@ -18,10 +18,10 @@ from app.api.deps import (
 from app.core.db import new_session
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Page, paginate
 from app.core.schemas import error_responses
-from app.jobs import service
 from app.jobs.models import Job, JobStatus
+from app.jobs.presenter import present, present_many
 from app.jobs.schemas import JobPublic
-from app.jobs.submit import present, present_many
+from app.storage import get_storage
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -29,6 +29,8 @@ _STATUS_PATTERN = "^(" + "|".join(JobStatus.ALL) + ")$"
 
 
 def owned_job_or_404(session: SessionDep, user: CurrentUser, job_id: uuid.UUID) -> Job:
+    from app.jobs import service  # the job engine: not needed by the reads clients poll
+
     job = service.get_owned_job(session, owner_id=user.id, job_id=job_id)
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "job not found")
@@ -72,7 +74,6 @@ async def get_job(
     job_id: uuid.UUID,
     request: Request,
     settings: SettingsDep,
-    storage: StorageDep,
     credential: CredentialDep,
 ) -> JobPublic:
     def read() -> JobPublic:
@@ -82,13 +83,15 @@ async def get_job(
         if not (job.output and job.output.get("image_id")):
             return JobPublic.from_job(job)
         with new_session() as session:  # an output image: its storage key, for a fresh URL
-            return present(session, storage, job)
+            return present(session, get_storage(), job)
 
     return await run_blocking(request, read)
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic, responses=error_responses(404, 409))
 def cancel_job(job_id: uuid.UUID, session: SessionDep, storage: StorageDep, user: CurrentUser) -> JobPublic:
+    from app.jobs import service
+
     job = owned_job_or_404(session, user, job_id)
     if not service.cancel(session, job_id=job.id):
         session.refresh(job)

@@ -6,12 +6,11 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
-from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,12 +18,11 @@ from app.catalog import service as catalog
 from app.catalog.models import MLModel
 from app.core.config import Settings
 from app.core.db import new_session, utcnow
-from app.images.models import Image
 from app.jobs import service
 from app.jobs.dispatch import DispatchError, get_dispatcher
 from app.jobs.models import Job, JobStatus
-from app.jobs.schemas import JobPublic
-from app.storage import Storage, get_storage
+from app.jobs.presenter import present
+from app.storage import get_storage
 from app.users.models import User
 
 MAX_WAIT_SECONDS = 25  # API Gateway cuts a request at 30 s
@@ -190,25 +188,3 @@ def _look(job_id: uuid.UUID) -> tuple[dict[str, Any], bool]:
         job = session.get(Job, job_id)
         assert job is not None
         return present(session, get_storage(), job).model_dump(mode="json"), job.status in JobStatus.FINISHED
-
-
-def present(session: Session, storage: Storage, job: Job | Row[Any]) -> JobPublic:
-    """The job as clients see it; an output image gets a fresh time-limited URL."""
-    return present_many(session, storage, [job])[0]
-
-
-def present_many(session: Session, storage: Storage, jobs: Sequence[Job | Row[Any]]) -> list[JobPublic]:
-    """Jobs as clients see them, with one query for all their output images (not one each)."""
-    image_ids = {uuid.UUID(str(job.output["image_id"])) for job in jobs if job.output and job.output.get("image_id")}
-    keys: dict[uuid.UUID, str] = {}
-    if image_ids:
-        rows = session.execute(select(Image.id, Image.storage_key).where(Image.id.in_(image_ids)))
-        keys = {image_id: key for image_id, key in rows}
-    presented = []
-    for job in jobs:
-        output = dict(job.output) if job.output else None
-        if output and output.get("image_id"):
-            key = keys.get(uuid.UUID(str(output["image_id"])))
-            output["url"] = storage.url(key) if key is not None else None
-        presented.append(JobPublic.from_job(job, output=output))
-    return presented

@@ -37,9 +37,9 @@ def owned_job_or_404(session: SessionDep, user: CurrentUser, job_id: uuid.UUID) 
     return job
 
 
-# The two reads every client polls are async with all their work (authentication included) in
-# one threadpool call: one thread hop and one connection checkout per request, and the response
-# is validated on the event loop instead of in a second hop.
+# The two reads clients poll are async with all their blocking work (authentication included)
+# in one go: one threadpool call under a server, inline in a Lambda container (run_blocking),
+# one connection checkout, and the response validated on the event loop, not in a second hop.
 
 
 @router.get("", response_model=Page[JobPublic])

@@ -72,3 +72,36 @@ def test_a_poll_is_one_statement_and_a_commit(client, db, user, user_headers):
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert statements == ["SELECT"], statements
+
+
+def test_under_mangum_the_read_runs_inline_and_under_a_server_in_the_threadpool(client, db, user, monkeypatch):
+    """A Lambda container has one request at a time: no worker thread (anyio starts a new one
+    per Mangum event). A server keeps other requests going: the threadpool."""
+    import json
+    from pathlib import Path
+
+    import app.api.deps as deps
+    from tests.factories import token_for
+
+    job = _job(db, user)
+    token = token_for(client, user.email)
+    hops: list[str] = []
+    real = deps.run_in_threadpool
+
+    async def counting(work):
+        hops.append("threadpool")
+        return await real(work)
+
+    monkeypatch.setattr(deps, "run_in_threadpool", counting)
+    assert client.get(f"/v1/jobs/{job.id}", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert hops == ["threadpool"]
+
+    from functions.api import handler
+    from tests.test_lambda_events import lambda_context
+
+    event = json.loads((Path(__file__).resolve().parents[2] / "events" / "apigw_v2_health.json").read_text())
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/v1/jobs/{job.id}"
+    event["headers"]["authorization"] = f"Bearer {token}"
+    response = handler(event, lambda_context())
+    assert response["statusCode"] == 200 and json.loads(response["body"])["id"] == str(job.id)
+    assert hops == ["threadpool"]  # the Mangum request did not use it

@@ -6,10 +6,8 @@ final without a restart of the server (runner retries, then the reaper)."""
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,56 +18,15 @@ import httpx
 import pytest
 
 from tests.faults.support import job_states, sign_in, submit_jobs, upload_busy_image, wait_until
+from tests.pg_cluster import OwnCluster, pg_bin
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 OUTAGE_SECONDS = 8
 
 
-def _pg_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    return Path(found[-1]).parent if found else None
-
-
-class OwnCluster:
-    """initdb + pg_ctl into a temp folder, as the ``postgres`` user when run as root."""
-
-    def __init__(self, bin_dir: Path, root: Path) -> None:
-        self.bin = bin_dir
-        self.data = root / "data"
-        self.sockets = root / "sock"
-        self.log = root / "pg.log"
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.as_user: list[str] = []
-        if os.geteuid() == 0:  # initdb refuses root
-            shutil.chown(root, "postgres")
-            self.as_user = ["runuser", "-u", "postgres", "--"]
-        self.sockets.mkdir()
-        if self.as_user:
-            shutil.chown(self.sockets, "postgres")
-
-    def _run(self, *args: str) -> None:
-        subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=120)
-
-    def init(self) -> None:
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
-
-    def stop(self) -> None:
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
-
-
 @pytest.fixture
 def own_cluster() -> Iterator[OwnCluster]:
-    bin_dir = _pg_bin()
+    bin_dir = pg_bin()
     if bin_dir is None:
         if IN_CI:
             pytest.fail("CI=true: no /usr/lib/postgresql/*/bin/pg_ctl for the database-restart test")

@@ -1,7 +1,8 @@
 """API Gateway (HTTP API v2 and REST v1) → the FastAPI app, through Mangum.
 
-Cheap at import on purpose: no boto3, alembic, OpenCV, numpy or huggingface_hub; those load
-where they are used.
+Cheap at import on purpose: no SQLAlchemy, boto3, alembic, OpenCV, numpy or huggingface_hub, and
+no domain's routes (app.api.router.LazyRoutes includes each on the first request that needs it);
+they load where they are used.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from bench.budget import _drop_database  # noqa: E402
 
 PG_ADMIN = os.environ.get("BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 JWT_SECRET = "bench-jwt-secret-that-is-long-enough-0123456789"
-CONCURRENCY = 16
+CONCURRENCY = int(os.environ.get("FIG5_CONCURRENCY", "16"))  # keep-alive connections
 WARMUP_SECONDS = 1.0
 SECONDS = 4.0
 TARGET = 0.5  # the app's req/s over the baseline's, at least

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -280,6 +281,7 @@ def _collect(runs: int) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]
         jobs = _count_jobs(url)
     finally:
         _drop_database(url)
+        shutil.rmtree(tmp, ignore_errors=True)
     return samples, {"jobs": jobs}
 
 
@@ -398,6 +400,7 @@ def profile(sort: str = "tottime") -> None:
         print(report.read_text())
     finally:
         _drop_database(url)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__" and "--profile" in sys.argv:

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, Query, Response, UploadFile, status
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 
 from app.api.deps import CurrentUser, SessionDep, SettingsDep, StorageDep
 from app.core.db import utcnow
@@ -23,6 +24,13 @@ from app.storage import Storage
 router = APIRouter(prefix="/images", tags=["images"])
 
 
+@lru_cache
+def _owned_image() -> Select[tuple[Image]]:
+    """``service.get_owned_image``'s query, built once with bound parameters: on the submit
+    path building it cost twice what running it does."""
+    return select(Image).where(Image.id == bindparam("image_id"), Image.owner_id == bindparam("owner_id"))
+
+
 def to_public(image: Image, storage: Storage) -> ImagePublic:
     url = storage.url(image.storage_key) if image.status == ImageStatus.READY else None
     return ImagePublic(
@@ -39,7 +47,7 @@ def to_public(image: Image, storage: Storage) -> ImagePublic:
 
 
 def owned_image_or_404(session: SessionDep, user: CurrentUser, image_id: uuid.UUID) -> Image:
-    image = service.get_owned_image(session, owner_id=user.id, image_id=image_id)
+    image = session.scalars(_owned_image(), {"image_id": image_id, "owner_id": user.id}).first()
     if image is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "image not found")
     return image

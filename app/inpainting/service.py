@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +24,9 @@ from app.inpainting.schemas import InpaintingCreate, MaskSpec
 from app.jobs.models import Job, JobStatus
 from app.jobs.service import canonical_hash
 from app.storage import Storage
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 KIND = "inpaint"
 # Part of every cache key: a change to cropping, feathering or paste-back must not serve
@@ -48,7 +52,13 @@ def prepare_mask(
     """
     assert image.width and image.height
     size = (image.width, image.height)
-    if spec.detection_ids:
+    mask: PILImage | None = None
+    if spec.boxes:
+        source = "boxes"
+        # Boxes are the common case and their mask is a pure function of the boxes and the
+        # size: raster and hash it once (MaskError is never cached), not on every submit.
+        sha256 = _boxes_sha256(size, tuple(tuple(box) for box in spec.boxes))
+    elif spec.detection_ids:
         from app.locator.masks import DetectionMaskError, UnknownDetections, mask_for_detections
 
         source = "detection_ids"
@@ -72,20 +82,33 @@ def prepare_mask(
             raise MaskError(f"mask must be a PNG (lossless), not {mask_row.format}")
         mask = mask_from_png_bytes(size, storage.get(mask_row.storage_key))
     else:
-        source = "boxes" if spec.boxes else "png_base64"
-        mask = build_mask(size, boxes=spec.boxes, png_base64=spec.png_base64)
-
-    digest = hashlib.sha256(f"{size[0]}x{size[1]}:".encode())
-    digest.update(mask.tobytes())
-    sha256 = digest.hexdigest()
+        source = "png_base64"
+        mask = build_mask(size, png_base64=spec.png_base64)
+    if mask is not None:
+        sha256 = _pixels_sha256(size, mask)
     key = f"masks/{owner_id}/{sha256}.png"
     if storage.size(key) is None:
         import io
 
+        if mask is None:
+            mask = build_mask(size, boxes=spec.boxes)
         buffer = io.BytesIO()
         mask.save(buffer, format="PNG")
         storage.put(key, buffer.getvalue(), "image/png")
     return PreparedMask(key=key, sha256=sha256, source=source)
+
+
+def _pixels_sha256(size: tuple[int, int], mask: PILImage) -> str:
+    digest = hashlib.sha256(f"{size[0]}x{size[1]}:".encode())
+    digest.update(mask.tobytes())
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=1024)
+def _boxes_sha256(size: tuple[int, int], boxes: tuple[tuple[int, ...], ...]) -> str:
+    """The pixel hash of the boxes' mask: equal to ``_pixels_sha256`` of the same mask sent as
+    a PNG, so both hit the same cached result."""
+    return _pixels_sha256(size, build_mask(size, boxes=[list(box) for box in boxes]))
 
 
 def resolve_params(body: InpaintingCreate, model: MLModel) -> InpaintParams:

@@ -7,12 +7,14 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
+from sqlalchemy import Insert, insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app.catalog import service as catalog
 from app.catalog.models import MLModel
@@ -58,6 +60,17 @@ def resolve_model_or_422(session: Session, settings: Settings, *, kind: str, nam
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
 
 
+def resolve_model_for_or_422(
+    session: Session, settings: Settings, *, user: User, kind: str, name: str | None
+) -> catalog.ModelChoice:
+    """The model and this user's policy for it, in one query; pass it to ``submit_job`` as
+    ``access`` and it does not look the policy up again."""
+    try:
+        return catalog.resolve_model_for(session, settings, user=user, kind=kind, name=name)
+    except catalog.ModelUnavailable as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+
+
 def submit_job(
     *,
     request: Request,
@@ -72,12 +85,14 @@ def submit_job(
     build_input: Callable[[uuid.UUID], dict[str, Any]],
     cache_key: str | None = None,
     completed: Callable[[Job], dict[str, Any] | None] | None = None,
+    access: catalog.ModelChoice | None = None,
 ) -> JSONResponse:
     """Create (or find again) a job and answer 202 with it and its ``Location``.
 
     ``build_input(job_id)`` is called once, for a new job only, after every check has passed
     (it may store a mask under the job's id). ``completed(job)`` may answer from an earlier
     identical result instead of running the job (returns the output, or None to run it).
+    ``access``: the model's policy for this user, already looked up with the model.
     """
     wait_seconds(prefer)  # a header that cannot be read fails here, before any job exists
     request_hash = service.canonical_hash({"kind": kind, "model": model.name, "body": request_body})
@@ -86,12 +101,16 @@ def submit_job(
         if existing is not None:
             return _replay(request, session, existing, request_hash, prefer)
     try:
-        policy = catalog.check_access(session, user=user, model_name=model.name)
+        if access is not None and access.model is model:
+            policy = catalog.check_policy(access.policy, model_name=model.name)
+        else:
+            policy = catalog.check_access(session, user=user, model_name=model.name)
     except catalog.AccessDenied as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
 
     job_id = uuid.uuid4()
-    job = Job(
+    values: dict[str, Any] = dict.fromkeys(_JOB_COLUMNS)  # every column set: nothing is left to load later
+    values.update(
         id=job_id,
         owner_id=user.id,
         kind=kind,
@@ -101,10 +120,20 @@ def submit_job(
         idempotency_key=idempotency_key,
         request_hash=request_hash,
         cache_key=cache_key,
+        attempts=0,
+        requeues=0,
+        created_at=utcnow(),
     )
+    job = Job(**values)
     try:
-        catalog.consume_quota(session, user=user, policy=policy, now=utcnow())
+        # A Core INSERT of the row, then the object attached as persistent: the ORM's flush
+        # of one new object cost more than everything else in the transaction.
+        session.execute(_insert_job(), values)
+        make_transient_to_detached(job)
         session.add(job)
+        # Last before the commit: the quota counter rows stay locked from here to the commit,
+        # and every other submit of this user to this model waits for them.
+        catalog.consume_quota(session, user=user, policy=policy, now=utcnow())
         session.commit()
     except catalog.QuotaExceeded as exc:
         session.rollback()
@@ -133,6 +162,14 @@ def submit_job(
         if ref:
             service.set_external_ref(session, job_id=job.id, ref=ref)
     return _respond(request, session, job, status.HTTP_202_ACCEPTED, wait=wait_seconds(prefer))
+
+
+_JOB_COLUMNS = tuple(column.key for column in Job.__table__.columns)
+
+
+@lru_cache
+def _insert_job() -> Insert:
+    return insert(Job.__table__)
 
 
 def _replay(request: Request, session: Session, job: Job, request_hash: str, prefer: str | None) -> JSONResponse:

@@ -105,17 +105,25 @@ def inpaint_highres(
         image, in_place = image.convert("RGB"), True  # already a private copy
 
     box = crop_box(image.size, bbox, margin_ratio=margin_ratio, min_margin=min_margin)
-    crop = image.crop(box)
+    crop_size = (box[2] - box[0], box[3] - box[1])
+    size = working_size(crop_size, max_side=backend.max_side, upscale=backend.upscale, multiple=backend.size_multiple)
     crop_mask = mask.crop(box)
-    size = working_size(crop.size, max_side=backend.max_side, upscale=backend.upscale, multiple=backend.size_multiple)
-    model_image = crop.convert("RGB")
+    # Only the crop is copied out of the full-resolution image. An RGB image is scaled
+    # straight from the image (``box=``), with no full-size crop in between; RGBA is made RGB
+    # first, since Pillow would scale it premultiplied and lose the colour under alpha 0.
+    if image.mode == "RGB" and size != crop_size:
+        model_image = image.resize(size, PILImage.Resampling.LANCZOS, box=box)
+    else:
+        model_image = image.crop(box)
+        if model_image.mode != "RGB":
+            model_image = model_image.convert("RGB")
+        if size != crop_size:
+            model_image = model_image.resize(size, PILImage.Resampling.LANCZOS)
+    # Area-average then "any coverage is masked": a thin stroke survives the downscale, so
+    # the model regenerates at least everything the user masked.
+    model_mask = crop_mask if size == crop_size else crop_mask.resize(size, PILImage.Resampling.BOX)
     # The model regenerates every pixel the mask touches; grey values only blend the paste.
-    model_mask = crop_mask.point(lambda v: 255 if v else 0)
-    if size != crop.size:
-        model_image = model_image.resize(size, PILImage.Resampling.LANCZOS)
-        # Area-average then "any coverage is masked": a thin stroke survives the downscale,
-        # so the model regenerates at least everything the user masked.
-        model_mask = crop_mask.resize(size, PILImage.Resampling.BOX).point(lambda v: 255 if v else 0)
+    model_mask = model_mask.point(lambda v: 255 if v else 0)
     logger.info(
         "inpainting crop",
         extra={
@@ -127,17 +135,33 @@ def inpaint_highres(
     )
 
     result = backend.inpaint(model_image, model_mask, params)
-    result = result.convert("RGB")
-    if result.size != crop.size:
-        result = result.resize(crop.size, PILImage.Resampling.LANCZOS)
+    del model_image, model_mask
+    # Only the mask's bounding box (plus what the feather reads around it) is pasted: the rest
+    # of the crop was context for the model, so only that part is scaled back up.
+    left, top = bbox[0] - box[0], bbox[1] - box[1]
+    paste_box = _grow_box(
+        (left, top, left + bbox[2] - bbox[0], top + bbox[3] - bbox[1]), _feather_reach(feather), crop_size
+    )
+    paste_mask = crop_mask.crop(paste_box)
+    del crop_mask
+    paste_size = (paste_box[2] - paste_box[0], paste_box[3] - paste_box[1])
+    if result.mode != "RGB":
+        result = result.convert("RGB")
+    if result.size != crop_size:
+        scale_x, scale_y = result.size[0] / crop_size[0], result.size[1] / crop_size[1]
+        source = (paste_box[0] * scale_x, paste_box[1] * scale_y, paste_box[2] * scale_x, paste_box[3] * scale_y)
+        result = result.resize(paste_size, PILImage.Resampling.LANCZOS, box=source)
+    else:
+        result = result.crop(paste_box)
+    at = (box[0] + paste_box[0], box[1] + paste_box[1])
     if image.mode == "RGBA":
         # The edit changes colour, never transparency: keep the original's alpha.
         result = result.convert("RGBA")
-        result.putalpha(crop.getchannel("A"))
+        result.putalpha(image.crop((*at, at[0] + paste_size[0], at[1] + paste_size[1])).getchannel("A"))
 
     output = image if in_place else image.copy()
     # Paste through the mask: where the alpha is 0 Pillow leaves the pixel untouched.
-    output.paste(result, box[:2], paste_alpha(crop_mask, feather))
+    output.paste(result, at, paste_alpha(paste_mask, feather))
     return HighresResult(image=output, crop_box=box, working_size=size)
 
 
@@ -191,6 +215,16 @@ def paste_alpha(mask: Image, feather: int) -> Image:
         return mask  # thinner than the feather: keep the hard edge rather than lose the edit
     soft = cv2.GaussianBlur(eroded, (0, 0), sigmaX=feather / 2)
     return PILImage.fromarray(np.minimum(soft, hard), mode="L")
+
+
+def _feather_reach(feather: int) -> int:
+    """How far outside a pixel ``paste_alpha`` looks: the erosion's radius plus the blur's
+    (OpenCV's kernel for sigma = feather / 2 has radius about 1.5 * feather), with room to spare."""
+    return 3 * feather + 2 if feather > 0 else 0
+
+
+def _grow_box(box: Box, by: int, size: tuple[int, int]) -> Box:
+    return max(box[0] - by, 0), max(box[1] - by, 0), min(box[2] + by, size[0]), min(box[3] + by, size[1])
 
 
 def _clamp(value: int, low: int, high: int) -> int:

@@ -84,9 +84,10 @@ def run(ctx: JobContext) -> JobResult:
     else:
         params = InpaintParams(**{name: spec.get(name) for name in _PARAM_FIELDS if name in spec})
         result = inpaint_highres(image, mask, backend, params, in_place=True)
+        del mask  # full resolution too, and not needed to encode: free it before the encoder's buffers
         width, height = result.image.size
         data = encode_output(result.image, fmt, int(spec.get("output_quality", 90)))
-        del image, mask, result  # the full-resolution buffers, before the upload
+        del image, result  # the full-resolution buffers, before the upload
         ctx.storage.put(key, data, CONTENT_TYPES[fmt])
     size, sha256 = len(data), hashlib.sha256(data).hexdigest()
     del data

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -113,3 +115,61 @@ def test_4096_sends_only_a_small_crop(recording_backend: RecordingBackend) -> No
     assert result.image.size == (4096, 4096)
     assert result.image.getpixel((2050, 3040)) == recording_backend.colour
     assert result.image.getpixel((1999, 3040)) == (90, 120, 150)
+
+
+@dataclass
+class SmoothNoiseBackend:
+    """Answers a smooth random picture of the working size: every pixel it returns differs."""
+
+    name: str = "smooth-noise"
+    max_side: int = 256
+    upscale: bool = False
+    size_multiple: int = 1
+
+    def inpaint(self, image: Image.Image, mask: Image.Image, params: InpaintParams) -> Image.Image:
+        rng = np.random.default_rng(0)
+        small = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), mode="RGB")
+        return small.resize(image.size, Image.Resampling.BICUBIC)
+
+
+@pytest.mark.parametrize("feather", [0, 4])
+@pytest.mark.parametrize("boxes", [[[300, 200, 420, 330]], [[0, 0, 90, 60], [60, 30, 100, 80]], [[850, 500, 900, 600]]])
+def test_pastes_only_the_masks_box_as_if_the_whole_crop_were_pasted(feather: int, boxes: list[list[int]]) -> None:
+    image = noise_image(900, 600)
+    mask = mask_from_boxes(image.size, boxes)
+    backend = SmoothNoiseBackend()
+    result = inpaint_highres(image, mask, backend, PARAMS, feather=feather)
+    # The reference: scale the backend's answer back to the whole crop and paste all of it.
+    box = result.crop_box
+    crop_size = (box[2] - box[0], box[3] - box[1])
+    answer = backend.inpaint(Image.new("RGB", result.working_size), Image.new("L", result.working_size), PARAMS)
+    expected = image.copy()
+    expected.paste(answer.resize(crop_size, Image.Resampling.LANCZOS), box[:2], paste_alpha(mask.crop(box), feather))
+    a, b, m = np.asarray(expected).astype(int), np.asarray(result.image).astype(int), np.asarray(mask) > 0
+    assert np.array_equal(a[~m], b[~m])
+    assert np.abs(a[m] - b[m]).max() <= 1  # the same resampling, up to float rounding
+
+
+def test_scales_back_only_the_masks_box() -> None:
+    import tracemalloc
+
+    image = noise_image(3000, 3000)
+    mask = mask_from_boxes(image.size, [[1000, 1000, 2000, 2000]])
+    tracemalloc.start()
+    try:
+        inpaint_highres(image, mask, RecordingBackend(), PARAMS, in_place=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # The feather's arrays cover the 1000 x 1000 box plus the feather's reach (about 4 MB),
+    # not the 1500 x 1500 crop with its margin (about 9 MB).
+    assert peak < 6 * 1000 * 1000
+
+
+def test_rgba_crop_is_scaled_without_losing_the_colour_under_transparency() -> None:
+    backend = RecordingBackend(max_side=64)
+    image = Image.new("RGBA", (400, 400), (200, 30, 60, 0))  # fully transparent, but coloured
+    mask = mask_from_boxes(image.size, [[150, 150, 250, 250]])
+    inpaint_highres(image, mask, backend, PARAMS)
+    sent, _, _ = backend.calls[0]
+    assert sent.mode == "RGB" and sent.getpixel((5, 5)) == (200, 30, 60)

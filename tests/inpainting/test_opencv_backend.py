@@ -37,3 +37,42 @@ def test_through_highres_at_crop_resolution() -> None:
     assert result.working_size == (104, 104)  # Telea works on the crop as it is: no resampling
     a, b, m = np.asarray(image), np.asarray(result.image), np.asarray(mask) > 0
     assert np.array_equal(a[~m], b[~m]) and (a[m] != b[m]).any()
+
+
+def strokes_mask(size: tuple[int, int], seed: int) -> Image.Image:
+    """A few random strokes, some running off the image's edges."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    width, height = size
+    mask = np.zeros((height, width), np.uint8)
+    for _ in range(3):
+        points = rng.integers([-20, -20], [width + 20, height + 20], size=(4, 2)).astype(np.int32)
+        cv2.polylines(mask, [points], isClosed=False, color=255, thickness=int(rng.integers(2, 12)))
+    return Image.fromarray(mask, mode="L")
+
+
+def test_telea_on_the_holes_box_gives_the_whole_images_result() -> None:
+    import cv2
+
+    image = Image.effect_noise((320, 240), 60).convert("RGB")
+    for seed in range(4):
+        mask = strokes_mask(image.size, seed)
+        whole = cv2.inpaint(np.asarray(image), np.asarray(mask), 5, cv2.INPAINT_TELEA)
+        out = OpenCVBackend().inpaint(image, mask, InpaintParams(prompt="x"))
+        assert np.array_equal(np.asarray(out), whole)
+
+
+def test_telea_allocates_for_the_hole_not_the_image() -> None:
+    import tracemalloc
+
+    image = Image.effect_noise((2000, 1500), 60).convert("RGB")
+    mask = mask_from_boxes(image.size, [[900, 700, 920, 720]])
+    tracemalloc.start()
+    try:
+        OpenCVBackend().inpaint(image, mask, InpaintParams(prompt="x"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # The image as an array would be 9 MB; the hole's box plus Telea's radius is 1 KB.
+    assert peak < 0.1 * 2000 * 1500 * 3

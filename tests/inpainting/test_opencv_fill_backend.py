@@ -88,3 +88,21 @@ def test_registered_and_through_highres() -> None:
     a, b, m = np.asarray(image), np.asarray(result.image), np.asarray(mask) > 0
     assert np.array_equal(a[~m], b[~m]) and (a[m] != b[m]).any()
     assert hole_error(image, result.image, mask) < 40
+
+
+def test_fsr_holds_few_image_sized_arrays() -> None:
+    import tracemalloc
+
+    image = stripes(1000, 800)
+    mask = mask_from_boxes(image.size, [[400, 300, 600, 500]])
+    backend = OpenCVFillBackend()
+    tracemalloc.start()
+    try:
+        backend.inpaint(image, mask, PARAMS)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert backend.last_method == "fsr"
+    # The RGB and Lab arrays and FSR's scaled-up fill (about 3 images' bytes), where it was
+    # about 10: copies for the known pixels, a whole-image colour round trip, boolean masks.
+    assert peak < 5 * 1000 * 800 * 3

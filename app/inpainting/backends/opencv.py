@@ -31,12 +31,36 @@ class OpenCVBackend:
         self.radius = radius
 
     def inpaint(self, image: Image, mask: Image, params: InpaintParams) -> Image:
-        import cv2
-        import numpy as np
-        from PIL import Image as PILImage
+        return telea(image, mask, self.radius)
 
-        pixels = np.asarray(image.convert("RGB"))
-        hole = np.asarray(mask.convert("L"))
-        # Channel order does not matter to Telea, so no RGB<->BGR round trip.
-        filled = cv2.inpaint(pixels, hole, self.radius, cv2.INPAINT_TELEA)
-        return PILImage.fromarray(filled, mode="RGB")
+
+def telea(image: Image, mask: Image, radius: int) -> Image:
+    """``cv2.inpaint`` Telea, run on the mask's bounding box plus ``radius`` (+2) only.
+
+    Telea fills each hole pixel from the known pixels within ``radius`` of it, so that box
+    gives exactly the whole image's result, at a cost that follows the hole rather than the
+    image: its working arrays take about 15 bytes per pixel they cover.
+    """
+    import cv2
+    import numpy as np
+    from PIL import Image as PILImage
+
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    if mask.mode != "L":
+        mask = mask.convert("L")
+    output = image.copy()
+    bbox = mask.getbbox()
+    if bbox is None:
+        return output
+    reach = radius + 2
+    region = (
+        max(bbox[0] - reach, 0),
+        max(bbox[1] - reach, 0),
+        min(bbox[2] + reach, image.width),
+        min(bbox[3] + reach, image.height),
+    )
+    # Channel order does not matter to Telea, so no RGB<->BGR round trip.
+    filled = cv2.inpaint(np.asarray(image.crop(region)), np.asarray(mask.crop(region)), radius, cv2.INPAINT_TELEA)
+    output.paste(PILImage.fromarray(filled, mode="RGB"), region[:2])
+    return output

@@ -22,13 +22,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from app.inpainting.backends.base import InpaintParams
+from app.inpainting.backends.opencv import telea
 
 if TYPE_CHECKING:
     import numpy as np
     from PIL.Image import Image
 
+Box = tuple[int, int, int, int]  # left, top, right, bottom (right/bottom exclusive)
+
 NAME = "opencv-fill"
 TELEA_RADIUS = 5
+# FSR's time grows with the hole's pixels (tens of microseconds each), so a larger hole is
+# reconstructed on a scaled-down copy with at most this many hole pixels.
+FSR_HOLE_PIXELS = 20_000
 
 
 def thickness(hole: np.ndarray) -> float:
@@ -36,16 +42,23 @@ def thickness(hole: np.ndarray) -> float:
     import cv2
     import numpy as np
 
-    if not hole.any():
+    rows, cols = np.flatnonzero(hole.any(axis=1)), np.flatnonzero(hole.any(axis=0))
+    if not rows.size:
         return 0.0
-    # Pad with "not hole" so a mask touching the border is measured to the border too.
+    # Only the hole's bounding box: everything outside it is "not hole", and the one-pixel
+    # ring added around it stands for that (and for the image's border when the box touches it).
+    hole = hole[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     padded = np.pad((hole > 0).astype(np.uint8), 1)
     return float(cv2.distanceTransform(padded, cv2.DIST_L2, 3).max())
 
 
-def fill_fsr(pixels: np.ndarray, hole: np.ndarray, max_side: int, max_hole_pixels: int) -> np.ndarray:
-    """FSR on a uint8 image (hole: nonzero = fill), scaled so that the longer side is at most
-    ``max_side`` and the hole at most ``max_hole_pixels`` (FSR's time grows with the hole)."""
+def fill_fsr(pixels: np.ndarray, hole: np.ndarray, box: Box, max_side: int, max_hole_pixels: int) -> np.ndarray:
+    """FSR's fill of ``box`` (left, top, right, bottom) of a uint8 image (hole: nonzero = fill).
+
+    FSR runs on the whole image scaled so that the longer side is at most ``max_side`` and
+    the hole at most ``max_hole_pixels`` (FSR's time grows with the hole); only ``box`` is
+    returned, at full size, pixels outside the hole included (the caller keeps its own).
+    """
     import cv2
     import numpy as np
 
@@ -69,9 +82,8 @@ def fill_fsr(pixels: np.ndarray, hole: np.ndarray, max_side: int, max_hole_pixel
     filled = np.ascontiguousarray(filled[pad:-pad, pad:-pad])
     if scale < 1.0:
         filled = cv2.resize(filled, (width, height), interpolation=cv2.INTER_CUBIC)
-    out = pixels.copy()
-    out[hole > 0] = filled[hole > 0]
-    return out
+    left, top, right, bottom = box
+    return np.ascontiguousarray(filled[top:bottom, left:right])
 
 
 class OpenCVFillBackend:
@@ -81,7 +93,9 @@ class OpenCVFillBackend:
     size_multiple = 1
     honours_seed = True  # deterministic, like Telea
 
-    def __init__(self, *, thin_radius: float = 6.0, fsr_side: int = 512, fsr_hole_pixels: int = 20_000) -> None:
+    def __init__(
+        self, *, thin_radius: float = 6.0, fsr_side: int = 512, fsr_hole_pixels: int = FSR_HOLE_PIXELS
+    ) -> None:
         self.thin_radius = thin_radius
         self.fsr_side = fsr_side
         self.fsr_hole_pixels = fsr_hole_pixels
@@ -92,16 +106,23 @@ class OpenCVFillBackend:
         import numpy as np
         from PIL import Image as PILImage
 
-        pixels = np.asarray(image.convert("RGB"))
-        hole = np.asarray(mask.convert("L"))
-        if thickness(hole) <= self.thin_radius:
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        if mask.mode != "L":
+            mask = mask.convert("L")
+        box = mask.getbbox()
+        # Measured on the hole's bounding box only: outside it there is no hole.
+        if box is None or thickness(np.asarray(mask.crop(box))) <= self.thin_radius:
             self.last_method = "telea"
-            filled = cv2.inpaint(pixels, hole, TELEA_RADIUS, cv2.INPAINT_TELEA)
-        else:
-            self.last_method = "fsr"
-            # In CIE Lab, not RGB: FSR fits each channel on its own, and in RGB the three fits
-            # disagree at colour edges into false colours (green streaks on an orange suit).
-            lab = cv2.cvtColor(pixels, cv2.COLOR_RGB2LAB)
-            filled = cv2.cvtColor(fill_fsr(lab, hole, self.fsr_side, self.fsr_hole_pixels), cv2.COLOR_LAB2RGB)
-            filled[hole == 0] = pixels[hole == 0]  # the colour round trip must not touch known pixels
-        return PILImage.fromarray(filled, mode="RGB")
+            return telea(image, mask, TELEA_RADIUS)
+        self.last_method = "fsr"
+        # In CIE Lab, not RGB: FSR fits each channel on its own, and in RGB the three fits
+        # disagree at colour edges into false colours (green streaks on an orange suit).
+        lab = cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2LAB)
+        fill = fill_fsr(lab, np.asarray(mask), box, self.fsr_side, self.fsr_hole_pixels)
+        del lab
+        fill = cv2.cvtColor(fill, cv2.COLOR_LAB2RGB)
+        # Only the hole's pixels are replaced: the colour round trip must not touch the others.
+        output = image.copy()
+        output.paste(PILImage.fromarray(fill, mode="RGB"), box[:2], mask.crop(box).point(lambda v: 255 if v else 0))
+        return output

@@ -47,3 +47,9 @@ def test_without_the_ping_a_dropped_connection_fails_once_then_the_pool_recovers
         _backend_pid(pg_engine)
     assert db_module.is_database_unavailable(caught.value)  # answered 503, not 500
     assert _backend_pid(pg_engine) != first
+
+
+def test_connections_skip_the_gssapi_attempt(pg_engine):
+    with pg_engine.connect() as connection:
+        dsn = connection.connection.dbapi_connection.get_dsn_parameters()
+    assert dsn.get("gssencmode") == "disable"

@@ -138,7 +138,15 @@ PING_AFTER_IDLE_SECONDS = 2.0
 
 
 def _pg_engine(url: URL, settings: Settings) -> Engine:
-    engine = create_engine(url, pool_recycle=300, connect_args={"connect_timeout": 5}, **pool_sizing(settings))
+    # gssencmode=disable: libpq is built with Kerberos, and by default it first tries a GSSAPI-
+    # encrypted session, loading Kerberos' configuration and credential cache on every connect
+    # (~0.8 MB of a cold container's memory). Neither RDS nor the local server uses Kerberos.
+    engine = create_engine(
+        url,
+        pool_recycle=300,
+        connect_args={"connect_timeout": 5, "gssencmode": "disable"},
+        **pool_sizing(settings),
+    )
     event.listen(engine, "checkin", _mark_idle)
     event.listen(engine, "checkout", _ping_if_idle)
     return engine

@@ -103,19 +103,25 @@ def _probe(module: str, event: Path, env: dict[str, str], warm: int) -> dict[str
     return json.loads(proc.stdout.split("PROBE", 1)[1].splitlines()[0])
 
 
-def _setup_database(env: dict[str, str], admin_url: str = PG_ADMIN) -> tuple[str, str, str]:
-    """A migrated database with one user and one job; returns (url, user id, job id)."""
+def create_database(env: dict[str, str], prefix: str, admin_url: str = PG_ADMIN) -> str:
+    """A new, migrated database of the bench's own; its URL (drop it with ``_drop_database``)."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    name = f"inpaint_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = create_engine(make_url(admin_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    subprocess.run([sys.executable, "-m", "app", "migrate"], env={**env, "DATABASE_URL": url}, cwd=ROOT, check=True)
+    return url
+
+
+def _setup_database(env: dict[str, str], admin_url: str = PG_ADMIN) -> tuple[str, str, str]:
+    """A migrated database with one user and one job; returns (url, user id, job id)."""
+    url = create_database(env, "inpaint_bench", admin_url)
     local = {**env, "DATABASE_URL": url}
-    subprocess.run([sys.executable, "-m", "app", "migrate"], env=local, cwd=ROOT, check=True)
     made = subprocess.run(
         [
             sys.executable,

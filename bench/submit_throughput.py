@@ -30,14 +30,13 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.budget import _drop_database  # noqa: E402
+from bench.budget import _drop_database, create_database  # noqa: E402
 
 PG_ADMIN = os.environ.get("BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 JWT_SECRET = "bench-jwt-secret-that-is-long-enough-0123456789"
@@ -131,17 +130,8 @@ asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(s
 def _setup_database(env: dict[str, str]) -> tuple[str, str, str]:
     """A migrated, seeded database with one user (own quota on opencv-telea) and one READY
     image; returns (url, user id, image id)."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = f"inpaint_fig5_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(make_url(PG_ADMIN), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+    url = create_database(env, "inpaint_fig5", PG_ADMIN)
     local = {**env, "DATABASE_URL": url}
-    subprocess.run([sys.executable, "-m", "app", "migrate"], env=local, cwd=ROOT, check=True)
     made = subprocess.run(
         [sys.executable, "-c", SETUP, json.dumps(IMAGE_SIZE)],
         env=local,
@@ -265,13 +255,20 @@ def _spec(tmp: Path, user_id: str, image_id: str) -> Path:
     return path
 
 
-def _collect(runs: int) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
+def _prepare() -> tuple[dict[str, str], Path, str, str, str]:
+    """The servers' environment, a scratch folder, and a database of the bench's own (its URL,
+    the user's id, the READY image's id)."""
     env = _environment()
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"fig5-{os.getpid()}"
     tmp.mkdir(exist_ok=True)
     env["STORAGE_DIR"] = str(tmp / "images")
     url, user_id, image_id = _setup_database(env)
     env["DATABASE_URL"] = url
+    return env, tmp, url, user_id, image_id
+
+
+def _collect(runs: int) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
+    env, tmp, url, user_id, image_id = _prepare()
     samples: dict[str, list[dict[str, Any]]] = {"baseline": [], "app": []}
     try:
         spec = _spec(tmp, user_id, image_id)
@@ -368,12 +365,7 @@ def profile(sort: str = "tottime") -> None:
     the event loop's thread and every threadpool thread each get a profiler, merged at the end."""
     import signal
 
-    env = _environment()
-    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"fig5-{os.getpid()}"
-    tmp.mkdir(exist_ok=True)
-    env["STORAGE_DIR"] = str(tmp / "images")
-    url, user_id, image_id = _setup_database(env)
-    env["DATABASE_URL"] = url
+    env, tmp, url, user_id, image_id = _prepare()
     try:
         spec = _spec(tmp, user_id, image_id)
         port = _free_port()

@@ -9,7 +9,13 @@ HEAVY = ["boto3", "botocore", "alembic", "cv2", "numpy", "huggingface_hub", "det
 
 
 def loaded_after_import(module: str) -> list[str]:
-    code = f"import json, sys; import {module}; print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+    return _printed_json(
+        f"import json, sys; import {module}; print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+    )
+
+
+def _printed_json(code: str) -> list[str]:
+    """What a fresh interpreter running ``code`` printed last, as JSON."""
     result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -35,14 +41,7 @@ def test_api_handler_import_loads_no_domain_and_no_sqlalchemy():
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'sqlalchemy' or "
         "m.endswith('.router') and m != 'app.api.router')))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    assert _printed_json(code) == []
 
 
 def _lazy_app():

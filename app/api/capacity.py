@@ -18,8 +18,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.api.middleware import TrackedSend
 from app.core.logging import request_id_var
 from app.storage import StorageError
 
@@ -87,18 +88,11 @@ class DatabaseFaultMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        response_started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception as exc:
-            if response_started or not _is_database_unavailable(exc):
+            if tracked.started or not _is_database_unavailable(exc):
                 raise  # RequestContextMiddleware answers 500 with the request id
             logger.warning("database unavailable", extra={"error": type(exc).__name__})
             await service_unavailable("the database is unavailable: retry shortly")(scope, receive, send)

@@ -91,6 +91,20 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+class TrackedSend:
+    """``send``, remembering whether the response has started: after that, an error can no
+    longer be answered with a response of its own."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
+
+
 class BodyTooLarge(HTTPException):
     """Raised from ``receive`` once a body passes the limit; FastAPI lets an HTTPException
     from body reading through, so the endpoint never runs."""
@@ -119,7 +133,7 @@ class BodySizeLimitMiddleware:
                 await _send_413(send, self.max_bytes)
                 return
         received = 0
-        response_started = False
+        tracked = TrackedSend(send)
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -130,16 +144,10 @@ class BodySizeLimitMiddleware:
                     raise BodyTooLarge(self.max_bytes)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, counting_receive, tracked)
         except BodyTooLarge:
-            if response_started:
+            if tracked.started:
                 raise
             await _send_413(send, self.max_bytes)
 

@@ -397,16 +397,7 @@ def _build_stack(b: Box, db_name: str, hf_token: str) -> None:
     b.task_definition_arn = registered["taskDefinitionArn"]
     b.recorder = RunTaskRecorder(cluster["clusterArn"])
 
-    b.resolver = Resolver(
-        template,
-        b.parameters,
-        refs,
-        attributes,
-        region=REGION,
-        account=ACCOUNT,
-        stack_name=STACK,
-        unchecked_patterns=frozenset({"HfEndpointUrl"}),
-    )
+    b.resolver = resolver  # it holds refs and attributes by reference: it sees every resource made since
     b.runtimes = {r.logical_id: r for r in runtimes(template, b.resolver)}
     b.by_handler = {r.handler: r for r in b.runtimes.values() if r.kind == "lambda"}
 

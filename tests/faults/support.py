@@ -51,6 +51,19 @@ def wait_until(predicate, timeout: float, interval: float = 0.5, message: str = 
     raise AssertionError(message or f"not true after {timeout}s")
 
 
+FINAL = ("succeeded", "failed", "canceled")
+
+
+def wait_all_final(client: httpx.Client, timeout: float, message: str = "") -> dict[str, tuple[str, int]]:
+    """Wait until every job the signed-in user has is final; their states then."""
+    wait_until(
+        lambda: all(s in FINAL for s, _ in job_states(client).values()),
+        timeout,
+        message=message or f"jobs not final: {job_states(client)}",
+    )
+    return job_states(client)
+
+
 def job_states(client: httpx.Client) -> dict[str, tuple[str, int]]:
     states: dict[str, tuple[str, int]] = {}
     cursor = None

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.faults.support import job_states, sign_in, submit_jobs, upload_busy_image, wait_until
+from tests.faults.support import job_states, sign_in, submit_jobs, upload_busy_image, wait_all_final, wait_until
 from tests.pg_cluster import OwnCluster, pg_bin
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -76,11 +76,6 @@ def test_postgres_stopped_and_started_during_a_run(own_cluster, server_factory, 
         own_cluster.start()
 
         wait_until(lambda: client.get("/health").status_code == 200, 30, message="health did not recover")
-        wait_until(
-            lambda: all(s in ("succeeded", "failed", "canceled") for s, _ in job_states(client).values()),
-            180,
-            message=f"jobs not final: {job_states(client)}\n{server.log_tail()}",
-        )
-        states = job_states(client)
+        states = wait_all_final(client, 180, message=f"jobs not final\n{server.log_tail()}")
     assert set(states) == set(job_ids)
     assert {s for s, _ in states.values()} == {"succeeded"}, states

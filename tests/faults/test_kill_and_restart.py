@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy import func, select
 
 from tests.factories import DEFAULT_PASSWORD, create_user
-from tests.faults.support import job_states, sign_in, submit_jobs, upload_busy_image, wait_until
+from tests.faults.support import job_states, sign_in, submit_jobs, upload_busy_image, wait_all_final, wait_until
 
 JOBS = 6
 
@@ -40,12 +40,7 @@ def test_kill_9_mid_run_then_restart(db, database_url, server_factory):
     url = server_factory().start()  # same database, same storage
     with httpx.Client(base_url=url, timeout=30) as client:
         sign_in(client, user.email, DEFAULT_PASSWORD)
-        wait_until(
-            lambda: all(s in ("succeeded", "failed", "canceled") for s, _ in job_states(client).values()),
-            240,
-            message=f"not all final: {job_states(client)}",
-        )
-        states = job_states(client)
+        states = wait_all_final(client, 240)
     assert set(states) == set(job_ids)
     assert {s for s, _ in states.values()} == {"succeeded"}, states
     assert all(1 <= attempts <= 2 for _, attempts in states.values())

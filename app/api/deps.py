@@ -69,7 +69,7 @@ def authenticate(request: Request, session: Session, settings: Settings, credent
     if credential:
         user = user_for_bearer(session, credential=credential, jwt_secret=jwt_secret(settings))
     if user is None:
-        raise _unauthorized(credential)
+        raise unauthorized(credential)
     request.state.user_id = str(user.id)
     return user
 
@@ -93,7 +93,7 @@ def owned_row(request: Request, settings: Settings, credential: str | None, tabl
         row = connection.execute(_user_and_owned(table), {"user_id": user_id, "row_id": row_id}).first()
         connection.commit()  # ends the read before the connection goes back to the pool
     if row is None or not row.user_is_active:
-        raise _unauthorized(credential)
+        raise unauthorized(credential)
     request.state.user_id = str(user_id)
     return row if row.id is not None else None
 
@@ -110,7 +110,7 @@ def _user_and_owned(table: Table) -> Any:
     )
 
 
-def _unauthorized(credential: str | None) -> HTTPException:
+def unauthorized(credential: str | None) -> HTTPException:
     return HTTPException(
         status.HTTP_401_UNAUTHORIZED,
         "not authenticated" if not credential else "invalid or expired credentials",

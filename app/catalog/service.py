@@ -3,19 +3,53 @@
 from __future__ import annotations
 
 import calendar
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib.util import find_spec
+from typing import Any, Protocol
 
 from sqlalchemy import Select, TextClause, and_, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from app.catalog.models import AccessPolicy, MLModel, UsageCounter
 from app.core.config import Settings
-from app.users.models import User
 
 EVERYONE = "*"
+
+
+class Principal(Protocol):
+    """Who submits: a ``User`` row, or the two columns of it a submit reads."""
+
+    @property
+    def id(self) -> Any: ...  # uuid.UUID
+    @property
+    def email(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    """What a submit needs of a ``models`` row, read with Core (no ORM object to build)."""
+
+    name: str
+    backend: str
+    defaults: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRef:
+    """What a submit needs of an ``access_policies`` row."""
+
+    principal: str
+    model_name: str
+    daily_quota: int | None
+    monthly_quota: int | None
+    enabled: bool
+
+
+Model = MLModel | ModelRef
+Policy = AccessPolicy | PolicyRef
 
 
 class ModelUnavailable(Exception):
@@ -62,7 +96,7 @@ def resolve_model(session: Session, settings: Settings, *, kind: str, name: str 
     return _choose(usable_models(session, settings, kind=kind), kind=kind, name=name)
 
 
-def _choose(usable: list[MLModel], *, kind: str, name: str | None) -> MLModel:
+def _choose(usable: Sequence[Model], *, kind: str, name: str | None) -> Model:
     if name:
         for model in usable:
             if model.name == name:
@@ -73,7 +107,7 @@ def _choose(usable: list[MLModel], *, kind: str, name: str | None) -> MLModel:
     return usable[0]
 
 
-def _unavailable(usable: list[MLModel], *, kind: str, name: str) -> ModelUnavailable:
+def _unavailable(usable: Sequence[Model], *, kind: str, name: str) -> ModelUnavailable:
     names = ", ".join(model.name for model in usable)
     return ModelUnavailable(f"unknown or unavailable {kind} model {name!r}; available: {names or 'none'}")
 
@@ -83,21 +117,21 @@ class ModelChoice:
     """The model a request resolved to, with the policy that governs this user's use of it
     (their own, else everyone's; None: no policy, so no access)."""
 
-    model: MLModel
-    policy: AccessPolicy | None
+    model: Model
+    policy: Policy | None
 
 
-def resolve_model_for(session: Session, settings: Settings, *, user: User, kind: str, name: str | None) -> ModelChoice:
-    """``resolve_model`` and ``policy_for`` in one query (a submit's hot path): the usable
-    models of the kind, each joined with its policies for this user and for everyone."""
-    params = {"principals": [user.email, EVERYONE], "backends": sorted(available_backends(settings)), "kind": kind}
-    if name:  # only that one; its absence is answered with the full list, below
-        params["name"] = name
-    rows = session.execute(_models_with_policies(named=bool(name)), params).all()
+def choose_with_policies(
+    rows: Sequence[tuple[Model, Policy | None]], *, principal: str, kind: str, name: str | None
+) -> ModelChoice | None:
+    """The model a request resolves to among ``rows`` (the usable models of the kind, in
+    catalogue order, each with its policies for ``principal`` and for everyone), with the
+    policy that governs it. None when a named model is not among them: the caller answers
+    with the full list. Raises ``ModelUnavailable`` when the kind has no usable model."""
     if name and not rows:
-        raise _unavailable(usable_models(session, settings, kind=kind), kind=kind, name=name)
-    policies: dict[str, dict[str, AccessPolicy]] = {}
-    usable: list[MLModel] = []
+        return None
+    policies: dict[str, dict[str, Policy]] = {}
+    usable: list[Model] = []
     for model, policy in rows:
         if model.name not in policies:
             policies[model.name] = {}
@@ -106,7 +140,29 @@ def resolve_model_for(session: Session, settings: Settings, *, user: User, kind:
             policies[model.name][policy.principal] = policy
     chosen = _choose(usable, kind=kind, name=name)
     mine = policies[chosen.name]
-    return ModelChoice(model=chosen, policy=mine.get(user.email) or mine.get(EVERYONE))
+    return ModelChoice(model=chosen, policy=mine.get(principal) or mine.get(EVERYONE))
+
+
+def unavailable(session: Session, settings: Settings, *, kind: str, name: str) -> ModelUnavailable:
+    """The 422 for a named model that is not usable, listing the ones that are."""
+    return _unavailable(usable_models(session, settings, kind=kind), kind=kind, name=name)
+
+
+def resolve_model_for(
+    session: Session, settings: Settings, *, user: Principal, kind: str, name: str | None
+) -> ModelChoice:
+    """``resolve_model`` and ``policy_for`` in one query (a submit's hot path): the usable
+    models of the kind, each joined with its policies for this user and for everyone."""
+    params = {"principals": [user.email, EVERYONE], "backends": sorted(available_backends(settings)), "kind": kind}
+    if name:  # only that one; its absence is answered with the full list, below
+        params["name"] = name
+    rows = session.execute(_models_with_policies(named=bool(name)), params).all()
+    choice = choose_with_policies(
+        [(model, policy) for model, policy in rows], principal=user.email, kind=kind, name=name
+    )
+    if choice is None:
+        raise unavailable(session, settings, kind=kind, name=name or "")
+    return choice
 
 
 @lru_cache
@@ -131,7 +187,7 @@ def _models_with_policies(*, named: bool) -> Select[tuple[MLModel, AccessPolicy]
     return query.where(MLModel.name == bindparam("name")) if named else query
 
 
-def policy_for(session: Session, *, user: User, model_name: str) -> AccessPolicy | None:
+def policy_for(session: Session, *, user: Principal, model_name: str) -> AccessPolicy | None:
     """The user's own policy for the model, else the one for everyone."""
     policies = {
         policy.principal: policy
@@ -144,11 +200,11 @@ def policy_for(session: Session, *, user: User, model_name: str) -> AccessPolicy
     return policies.get(user.email) or policies.get(EVERYONE)
 
 
-def check_access(session: Session, *, user: User, model_name: str) -> AccessPolicy:
+def check_access(session: Session, *, user: Principal, model_name: str) -> Policy:
     return check_policy(policy_for(session, user=user, model_name=model_name), model_name=model_name)
 
 
-def check_policy(policy: AccessPolicy | None, *, model_name: str) -> AccessPolicy:
+def check_policy(policy: Policy | None, *, model_name: str) -> Policy:
     if policy is None or not policy.enabled:
         raise AccessDenied(f"you have no access to model {model_name!r}")
     return policy
@@ -165,7 +221,44 @@ def _periods(now: datetime) -> list[tuple[str, str, int]]:
     ]
 
 
-def consume_quota(session: Session, *, user: User, policy: AccessPolicy, now: datetime) -> None:
+@dataclass(frozen=True)
+class QuotaPlan:
+    """One submission's quota check: each period the policy limits, daily before monthly."""
+
+    model_name: str
+    periods: list[tuple[str, str, int, int]]  # (name, period key, limit, seconds until it resets)
+
+    @property
+    def limits(self) -> dict[str, int]:
+        """The counters to bump, by period key: a limit of 0 (or less) is never counted."""
+        return {period: limit for _, period, limit, _ in self.periods if limit > 0}
+
+    def refusal(self, counted: set[str]) -> QuotaExceeded | None:
+        """The first quota used up, given the periods that were counted; None: all were."""
+        for name, period, limit, reset_seconds in self.periods:
+            if period not in counted:  # used up, or a limit of 0 (never counted)
+                return QuotaExceeded(period=name, limit=max(limit, 0), retry_after_seconds=reset_seconds)
+        return None
+
+    def counter_params(self, user_id: Any) -> dict[str, Any]:
+        """The bound values of ``counter_upsert_sql(len(self.limits))``."""
+        params: dict[str, Any] = {"user_id": user_id, "model_name": self.model_name}
+        for index, (period, limit) in enumerate(self.limits.items()):
+            params[f"period_{index}"], params[f"limit_{index}"] = period, limit
+        return params
+
+
+def plan_quota(policy: Policy, now: datetime) -> QuotaPlan:
+    limits = {"daily": policy.daily_quota, "monthly": policy.monthly_quota}
+    return QuotaPlan(
+        model_name=policy.model_name,
+        periods=[
+            (name, period, limit, reset) for name, period, reset in _periods(now) if (limit := limits[name]) is not None
+        ],
+    )
+
+
+def consume_quota(session: Session, *, user: Principal, policy: Policy, now: datetime) -> None:
     """Count one submission against the policy's quotas, atomically.
 
     One conditional upsert bumps every counter (``... ON CONFLICT DO UPDATE ... WHERE count <
@@ -173,42 +266,62 @@ def consume_quota(session: Session, *, user: User, policy: AccessPolicy, now: da
     interleaving can pass a limit. Runs inside the caller's transaction, which also inserts
     the job: a refused submit (or a failed insert) counts nothing. Call it last before the
     commit: the counter rows stay locked until then, and every submit of this user waits.
+    (On PostgreSQL the submit path uses ``counter_upsert_sql`` inside its one write statement
+    instead: see ``app.jobs.submit``.)
     """
-    limits = {"daily": policy.daily_quota, "monthly": policy.monthly_quota}
-    periods = [(name, period, reset) for name, period, reset in _periods(now) if limits[name] is not None]
-    counted = _increment_below(
-        session,
-        user=user,
-        model_name=policy.model_name,
-        limits={period: limit for name, period, _ in periods if (limit := limits[name] or 0) > 0},
-    )
-    for name, period, reset_seconds in periods:  # the first quota used up, daily before monthly
-        if period not in counted:  # used up, or a limit of 0 (never counted)
-            raise QuotaExceeded(period=name, limit=max(limits[name] or 0, 0), retry_after_seconds=reset_seconds)
+    plan = plan_quota(policy, now)
+    counted: set[str] = set()
+    if plan.limits:
+        # On the connection, not through the ORM session: a text statement gains nothing from it.
+        statement = _upsert_counters(len(plan.limits))
+        counted = set(session.connection().scalars(statement, plan.counter_params(user.id)))
+    refused = plan.refusal(counted)
+    if refused is not None:
+        raise refused
 
 
-def _increment_below(session: Session, *, user: User, model_name: str, limits: dict[str, int]) -> set[str]:
-    """Bump each period's counter that is below its limit; returns the periods counted."""
-    if not limits:
-        return set()
-    params: dict[str, object] = {"user_id": user.id, "model_name": model_name}
-    for index, (period, limit) in enumerate(limits.items()):
-        params[f"period_{index}"], params[f"limit_{index}"] = period, limit
-    return set(session.scalars(_upsert_counters(len(limits)), params))
+def uncount(connection: Any, *, user_id: Any, model_name: str, periods: set[str]) -> None:
+    """Take back one submission from ``periods``' counters: a statement that bumped some
+    counters but was refused by another (its job was not inserted) must count nothing."""
+    if periods:
+        connection.execute(
+            _uncount_statement(),
+            {"user_id": user_id, "model_name": model_name, "periods": sorted(periods)},
+        )
 
 
 @lru_cache
-def _upsert_counters(periods: int) -> TextClause:
+def _uncount_statement() -> TextClause:
+    return text(
+        "UPDATE usage_counters SET count = count - 1 "
+        "WHERE user_id = :user_id AND model_name = :model_name AND period IN :periods"
+    ).bindparams(
+        bindparam("user_id", type_=UsageCounter.__table__.c.user_id.type),
+        bindparam("periods", expanding=True),
+    )
+
+
+def counter_upsert_sql(periods: int) -> str:
     """``INSERT ... ON CONFLICT DO UPDATE ... WHERE count < limit RETURNING period`` for
-    ``periods`` counters in one statement, the same SQL on PostgreSQL and SQLite. Text, not a
-    Core ``insert().values([...])``: SQLAlchemy cannot cache a multi-row VALUES statement and
-    compiled it again on every submit."""
+    ``periods`` counters, as SQL text with the placeholders of ``QuotaPlan.counter_params``
+    (``user_id`` is a UUID: bind it with the column's type)."""
     rows = ", ".join(f"(:user_id, :model_name, :period_{i}, 1)" for i in range(periods))
     limits = " ".join(f"WHEN :period_{i} THEN :limit_{i}" for i in range(periods))
     # Only numbered placeholders are formatted in: every value is a bound parameter.
-    statement = text(
+    return (
         f"INSERT INTO usage_counters (user_id, model_name, period, count) VALUES {rows} "  # noqa: S608
         "ON CONFLICT (user_id, model_name, period) DO UPDATE SET count = usage_counters.count + 1 "
         f"WHERE usage_counters.count < CASE usage_counters.period {limits} END RETURNING period"
     )
-    return statement.bindparams(bindparam("user_id", type_=UsageCounter.__table__.c.user_id.type))
+
+
+def counter_user_id_type() -> Any:
+    return UsageCounter.__table__.c.user_id.type
+
+
+@lru_cache
+def _upsert_counters(periods: int) -> TextClause:
+    """``counter_upsert_sql`` as a statement, the same SQL on PostgreSQL and SQLite. Text, not a
+    Core ``insert().values([...])``: SQLAlchemy cannot cache a multi-row VALUES statement and
+    compiled it again on every submit."""
+    return text(counter_upsert_sql(periods)).bindparams(bindparam("user_id", type_=counter_user_id_type()))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import QueuePool
@@ -208,6 +209,41 @@ def new_session() -> Session:
 
     get_engine()
     return SessionLocal()
+
+
+AUTOCOMMIT = "AUTOCOMMIT"
+
+
+@contextmanager
+def autocommit_session() -> Iterator[Session]:
+    """A session for a request path made only of single-statement reads and writes (each
+    write one atomic statement): on PostgreSQL its connection autocommits, so no BEGIN and
+    COMMIT round trips surround the statements and no lock outlives the statement that took
+    it. On SQLite an ordinary session: there a write may span statements of one transaction."""
+    engine = get_engine()
+    if engine.dialect.name != "postgresql":
+        with new_session() as session:
+            yield session
+        return
+    import app.core.models  # noqa: F401  (as new_session: every table mapped before a flush)
+
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level=AUTOCOMMIT)  # reset when it goes back to the pool
+        with SessionLocal(bind=connection) as session:
+            yield session
+
+
+@contextmanager
+def autocommit_connection(session: Session) -> Iterator[Connection]:
+    """A connection whose every statement commits on its own: the session's own when it is an
+    ``autocommit_session``, else one from the pool for the block (end the session's
+    transaction first, so that one connection is enough)."""
+    bind = session.get_bind()
+    if isinstance(bind, Connection) and bind.get_execution_options().get("isolation_level") == AUTOCOMMIT:
+        yield bind
+        return
+    with get_engine().connect() as connection:
+        yield connection.execution_options(isolation_level=AUTOCOMMIT)
 
 
 async def get_session() -> AsyncIterator[Session]:

@@ -7,24 +7,28 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import CredentialDep, SessionDep, SettingsDep, StorageDep, authenticate
-from app.core.config import Settings
+from app.api.deps import CredentialDep, authenticate, unauthorized
+from app.auth.service import access_token_user_id
+from app.catalog.service import ModelUnavailable
+from app.core.config import Settings, get_settings
+from app.core.db import autocommit_session
 from app.core.schemas import ErrorMessage, error_responses
+from app.core.secrets import jwt_secret
 from app.images.models import ImageStatus
-from app.images.router import owned_image_or_404
 from app.inpainting import service
 from app.inpainting.masks import MaskError
 from app.inpainting.schemas import InpaintingCreate
+from app.jobs.context import SubmitContext, choose_model, load_submit_context
 from app.jobs.schemas import JobPublic
-from app.jobs.submit import IdempotencyKey, Prefer, resolve_model_for_or_422, submit_job
-from app.storage import Storage
+from app.jobs.submit import IdempotencyKey, Prefer, submit_job
+from app.storage import Storage, get_storage
 
 router = APIRouter(prefix="/inpaintings", tags=["inpaintings"])
 
 
 async def _credential_or_401(credential: CredentialDep) -> str:
     """No credential at all is a 401 before the body is looked at, as with ``CurrentUser``;
-    whether a given one is valid is for ``authenticate``, in the route's threadpool call."""
+    whether a given one is valid is for ``_create``, in the route's threadpool call."""
     if not credential:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "not authenticated", headers={"WWW-Authenticate": "Bearer"})
     return credential
@@ -46,9 +50,6 @@ async def _credential_or_401(credential: CredentialDep) -> str:
 async def create_inpainting(
     body: InpaintingCreate,
     request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    storage: StorageDep,
     credential: Annotated[str, Depends(_credential_or_401)],
     idempotency_key: IdempotencyKey = None,
     prefer: Prefer = None,
@@ -67,25 +68,48 @@ async def create_inpainting(
     """
     # Async, with all of its work in one threadpool call (auth included) on one session and
     # one transaction: a sync route and a sync auth dependency cost two hops and two commits.
-    return await run_in_threadpool(
-        _create, body, request, session, settings, storage, credential, idempotency_key, prefer
-    )
+    return await run_in_threadpool(_create, body, request, credential, idempotency_key, prefer)
 
 
 def _create(
+    body: InpaintingCreate, request: Request, credential: str, idempotency_key: str | None, prefer: str | None
+) -> JSONResponse:
+    settings, storage = get_settings(), get_storage()
+    # Every statement of a submit is a read or an atomic write: autocommit on PostgreSQL.
+    with autocommit_session() as session:
+        # An access token names its user: the user, the image and the models are then read in
+        # one statement. An API key is looked up first (its own query), then the same.
+        user_id = access_token_user_id(credential, jwt_secret=jwt_secret(settings))
+        if user_id is None:
+            user_id = authenticate(request, session, settings, credential).id
+        context = load_submit_context(
+            session, settings, user_id=user_id, image_id=body.image_id, kind=service.KIND, name=body.model
+        )
+        if context is None:
+            raise unauthorized(credential)
+        request.state.user_id = str(user_id)
+        return _submit(body, request, session, settings, storage, context, idempotency_key, prefer)
+
+
+def _submit(
     body: InpaintingCreate,
     request: Request,
     session: Session,
     settings: Settings,
     storage: Storage,
-    credential: str,
+    context: SubmitContext,
     idempotency_key: str | None,
     prefer: str | None,
 ) -> JSONResponse:
-    user = authenticate(request, session, settings, credential)
-    access = resolve_model_for_or_422(session, settings, user=user, kind=service.KIND, name=body.model)
+    user = context.caller
+    try:
+        access = choose_model(context, session, settings, kind=service.KIND, name=body.model)
+    except ModelUnavailable as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     model = access.model
-    image = owned_image_or_404(session, user, body.image_id)
+    image = context.image
+    if image is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "image not found")
     if image.status != ImageStatus.READY:
         raise HTTPException(status.HTTP_409_CONFLICT, "the image's upload has not been completed")
     try:
@@ -115,6 +139,6 @@ def _create(
         prefer=prefer,
         build_input=lambda _job_id: job_input,
         cache_key=key,
-        completed=lambda job: service.cached_output(session, owner_id=user.id, key=job.cache_key),
+        completed=lambda key: service.cached_output(session, owner_id=user.id, key=key),
         access=access,
     )

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.catalog.models import MLModel
+from app.catalog.service import Model
 from app.images.models import Image, ImageStatus
 from app.images.service import get_owned_image
 from app.inpainting.backends.base import DEFAULT_GUIDANCE, DEFAULT_STEPS, InpaintParams
 from app.inpainting.masks import MaskError, build_mask, mask_from_png_bytes
 from app.inpainting.schemas import InpaintingCreate, MaskSpec
+from app.jobs.context import ImageFacts
 from app.jobs.models import Job, JobStatus
 from app.jobs.service import canonical_hash
 from app.storage import Storage
@@ -42,7 +43,7 @@ class PreparedMask:
 
 
 def prepare_mask(
-    session: Session, storage: Storage, *, owner_id: uuid.UUID, image: Image, spec: MaskSpec
+    session: Session, storage: Storage, *, owner_id: uuid.UUID, image: Image | ImageFacts, spec: MaskSpec
 ) -> PreparedMask:
     """Build and check the mask against the image (``MaskError`` → 422), then store it.
 
@@ -87,15 +88,42 @@ def prepare_mask(
     if mask is not None:
         sha256 = _pixels_sha256(size, mask)
     key = f"masks/{owner_id}/{sha256}.png"
-    if storage.size(key) is None:
-        import io
+    if not _stored_masks.seen(storage, key):
+        if storage.size(key) is None:
+            import io
 
-        if mask is None:
-            mask = build_mask(size, boxes=spec.boxes)
-        buffer = io.BytesIO()
-        mask.save(buffer, format="PNG")
-        storage.put(key, buffer.getvalue(), "image/png")
+            if mask is None:
+                mask = build_mask(size, boxes=spec.boxes)
+            buffer = io.BytesIO()
+            mask.save(buffer, format="PNG")
+            storage.put(key, buffer.getvalue(), "image/png")
+        _stored_masks.add(storage, key)
     return PreparedMask(key=key, sha256=sha256, source=source)
+
+
+class _StoredMasks:
+    """Mask keys this process has stored or found in storage.
+
+    A mask is stored under its owner and its pixels' hash and never deleted on its own (only
+    with its owner's whole account, who then submits no more), so once seen it is there: the
+    next submit of the same mask skips the storage look-up (a stat locally, an S3 HeadObject in
+    AWS). Bounded: forgetting only costs one more look-up."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._keys: set[tuple[int, str]] = set()
+
+    def seen(self, storage: Storage, key: str) -> bool:
+        return (id(storage), key) in self._keys
+
+    def add(self, storage: Storage, key: str) -> None:
+        if len(self._keys) >= self.LIMIT:
+            self._keys.clear()
+        self._keys.add((id(storage), key))
+
+
+_stored_masks = _StoredMasks()
 
 
 def _pixels_sha256(size: tuple[int, int], mask: PILImage) -> str:
@@ -111,7 +139,7 @@ def _boxes_sha256(size: tuple[int, int], boxes: tuple[tuple[int, ...], ...]) -> 
     return _pixels_sha256(size, build_mask(size, boxes=[list(box) for box in boxes]))
 
 
-def resolve_params(body: InpaintingCreate, model: MLModel) -> InpaintParams:
+def resolve_params(body: InpaintingCreate, model: Model) -> InpaintParams:
     """The request's values, else the model's defaults, else the API's."""
     defaults: dict[str, Any] = model.defaults or {}
     steps = body.num_inference_steps
@@ -125,7 +153,7 @@ def resolve_params(body: InpaintingCreate, model: MLModel) -> InpaintParams:
     )
 
 
-def job_input(image: Image, mask: PreparedMask, params: InpaintParams, spec: MaskSpec) -> dict[str, Any]:
+def job_input(image: Image | ImageFacts, mask: PreparedMask, params: InpaintParams, spec: MaskSpec) -> dict[str, Any]:
     """What the job runs from. Never the base64 mask itself: it lives in storage."""
     value: dict[str, Any] = {
         "image_id": str(image.id),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Row, select
@@ -14,12 +15,14 @@ from app.jobs.schemas import JobPublic
 from app.storage import Storage
 
 
-def present(session: Session, storage: Storage, job: Job | Row[Any]) -> JobPublic:
+def present(session: Session, storage: Storage, job: Job | Row[Any] | SimpleNamespace) -> JobPublic:
     """The job as clients see it; an output image gets a fresh time-limited URL."""
     return present_many(session, storage, [job])[0]
 
 
-def present_many(session: Session, storage: Storage, jobs: Sequence[Job | Row[Any]]) -> list[JobPublic]:
+def present_many(
+    session: Session, storage: Storage, jobs: Sequence[Job | Row[Any] | SimpleNamespace]
+) -> list[JobPublic]:
     """Jobs as clients see them, with one query for all their output images (not one each)."""
     image_ids = {uuid.UUID(str(job.output["image_id"])) for job in jobs if job.output and job.output.get("image_id")}
     keys: dict[uuid.UUID, str] = {}

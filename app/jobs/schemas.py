@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from pydantic import BaseModel
@@ -36,7 +37,7 @@ class JobPublic(BaseModel):
     metrics: JobMetrics
 
     @classmethod
-    def from_job(cls, job: Job | Row[Any], output: dict[str, Any] | None = None) -> JobPublic:
+    def from_job(cls, job: Job | Row[Any] | SimpleNamespace, output: dict[str, Any] | None = None) -> JobPublic:
         """From the ORM object, or a Core row of the jobs table (the polled read)."""
 
         def seconds(start: datetime | None, end: datetime | None) -> float | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -21,7 +21,8 @@ class InpaintParams:
     seed: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Not dataclasses.asdict: its recursive deep copy cost a submit ~0.1 ms for five scalars.
+        return {field.name: getattr(self, field.name) for field in fields(self)}
 
 
 class InpaintingBackend(Protocol):

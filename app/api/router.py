@@ -56,6 +56,7 @@ class LazyRoutes:
         self._always = list(app.router.routes)  # /docs, /openapi.json and the like
         self._included: dict[str, list[BaseRoute]] = {}
         self._lock = threading.Lock()
+        self.complete = False  # every domain included: nothing left to look up per request
 
     def domains_for(self, path: str) -> list[Domain]:
         if path == "/":
@@ -64,6 +65,8 @@ class LazyRoutes:
         return claimed or list(self.domains)
 
     def load_for(self, path: str) -> None:
+        if self.complete:
+            return
         missing = [d for d in self.domains_for(path) if d.module not in self._included]
         if missing:
             self._include(missing)
@@ -92,6 +95,7 @@ class LazyRoutes:
             added = [route for route in routes if id(route) not in placed]
             self.app.router.routes = [*self._always, *ordered, *added]
             self.app.openapi_schema = None
+            self.complete = len(self._included) == len(self.domains)
 
 
 class LoadRoutesMiddleware:

@@ -233,13 +233,26 @@ def autocommit_session() -> Iterator[Session]:
             yield session
 
 
+def _autocommit_bind(session: Session) -> Connection | None:
+    bind = session.get_bind()
+    if isinstance(bind, Connection) and bind.get_execution_options().get("isolation_level") == AUTOCOMMIT:
+        return bind
+    return None
+
+
+def statement_connection(session: Session) -> Connection:
+    """Where to run a Core statement of the session's request: an ``autocommit_session``'s own
+    connection directly (no ORM transaction to begin and end around it), else the session's."""
+    return _autocommit_bind(session) or session.connection()
+
+
 @contextmanager
 def autocommit_connection(session: Session) -> Iterator[Connection]:
     """A connection whose every statement commits on its own: the session's own when it is an
     ``autocommit_session``, else one from the pool for the block (end the session's
     transaction first, so that one connection is enough)."""
-    bind = session.get_bind()
-    if isinstance(bind, Connection) and bind.get_execution_options().get("isolation_level") == AUTOCOMMIT:
+    bind = _autocommit_bind(session)
+    if bind is not None:
         yield bind
         return
     with get_engine().connect() as connection:

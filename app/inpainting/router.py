@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import CredentialDep, authenticate, unauthorized
+from app.api.deps import RequiredCredentialDep, authenticate, unauthorized
 from app.auth.service import access_token_user_id
 from app.catalog.service import ModelUnavailable
 from app.core.config import Settings, get_settings
@@ -26,14 +24,6 @@ from app.storage import Storage, get_storage
 router = APIRouter(prefix="/inpaintings", tags=["inpaintings"])
 
 
-async def _credential_or_401(credential: CredentialDep) -> str:
-    """No credential at all is a 401 before the body is looked at, as with ``CurrentUser``;
-    whether a given one is valid is for ``_create``, in the route's threadpool call."""
-    if not credential:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "not authenticated", headers={"WWW-Authenticate": "Bearer"})
-    return credential
-
-
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
@@ -50,7 +40,7 @@ async def _credential_or_401(credential: CredentialDep) -> str:
 async def create_inpainting(
     body: InpaintingCreate,
     request: Request,
-    credential: Annotated[str, Depends(_credential_or_401)],
+    credential: RequiredCredentialDep,
     idempotency_key: IdempotencyKey = None,
     prefer: Prefer = None,
 ) -> JSONResponse:

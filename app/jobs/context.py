@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.catalog import service as catalog
 from app.catalog.models import AccessPolicy, MLModel
 from app.core.config import Settings
+from app.core.db import statement_connection
 from app.images.models import Image
 from app.users.models import User
 
@@ -59,7 +60,7 @@ def load_submit_context(
     params: dict[str, Any] = {"user_id": user_id, "image_id": image_id, "kind": kind}
     if name:
         params["name"] = name
-    rows = session.connection().execute(_statement(named=bool(name)), params).all()
+    rows = statement_connection(session).execute(_statement(named=bool(name)), params).all()
     # Models this deployment cannot run are dropped here, not in SQL: an expanding IN is
     # rendered again on every execution.
     backends = catalog.available_backends(settings)

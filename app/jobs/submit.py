@@ -125,7 +125,8 @@ def submit_job(
     )
     try:
         if session.get_bind().dialect.name == "postgresql":
-            session.commit()  # ends the reads (if any are open): the write is a statement of its own
+            if session.in_transaction():
+                session.commit()  # ends the reads: the write is a statement of its own
             with autocommit_connection(session) as connection:
                 _insert_counted(connection, values, user_id=user.id, plan=catalog.plan_quota(policy, utcnow()))
         else:
@@ -249,7 +250,8 @@ def _respond(
     """The job, presented with the request's own session (one connection is enough), which
     then ends its transaction so the connection goes back to the pool before any waiting."""
     body = present(session, get_storage(), job).model_dump(mode="json")
-    session.commit()
+    if session.in_transaction():
+        session.commit()
     headers = {"Location": job_url(request, job.id)}
     if wait > 0 and job.status not in JobStatus.FINISHED:
         return _WaitingJobResponse(job.id, seconds=wait, status_code=status_code, headers=headers)

@@ -139,3 +139,102 @@ def test_a_bad_box_is_refused_every_time(client, user_headers, db, image_id) -> 
         )
         assert response.status_code == 422 and "outside" in response.json()["detail"]
     assert jobs(db) == 0
+
+
+def test_an_api_key_submits_like_a_token(client, user_headers, image_id) -> None:
+    created = client.post("/v1/api-keys", json={"name": "script"}, headers=user_headers)
+    assert created.status_code == 201, created.text
+    key_headers = {"Authorization": f"Bearer {created.json()['key']}"}
+    response = client.post("/v1/inpaintings", json=body(image_id), headers=key_headers)
+    assert response.status_code == 202, response.text
+    assert client.get(response.headers["location"], headers=user_headers).status_code == 200
+
+
+def test_a_disabled_user_with_a_valid_token_is_401_and_creates_nothing(client, user_headers, user, db, image_id):
+    user.is_active = False
+    db.commit()
+    response = client.post("/v1/inpaintings", json=body(image_id), headers=user_headers)
+    assert response.status_code == 401
+    assert jobs(db) == 0
+
+
+def test_a_model_this_deployment_cannot_run_is_422(client, user_headers, db, image_id) -> None:
+    from app.catalog.models import MLModel
+
+    db.add(MLModel(name="far-away", kind="inpaint", backend="hf-endpoint", defaults={}, enabled=True))
+    db.add(AccessPolicy(principal="*", model_name="far-away", daily_quota=None, monthly_quota=None))
+    db.commit()
+    response = client.post("/v1/inpaintings", json=body(image_id, model="far-away"), headers=user_headers)
+    assert response.status_code == 422
+    assert "far-away" in response.json()["detail"] and "opencv-telea" in response.json()["detail"]
+    assert jobs(db) == 0
+
+
+def test_another_users_image_is_404(client, db, image_id) -> None:
+    from tests.factories import auth_headers, create_user
+
+    other = create_user(db)
+    response = client.post("/v1/inpaintings", json=body(image_id), headers=auth_headers(client, other))
+    assert response.status_code == 404
+    assert jobs(db) == 0
+
+
+def test_a_submit_reads_with_one_statement_and_writes_with_one(client, user_headers, user, db, image_id) -> None:
+    """An access token's submit: one SELECT (user, image, models and policies together); on
+    PostgreSQL the quota counters and the job row are one autocommitted statement (no BEGIN or
+    COMMIT around it, so no counter lock waits on the client), on SQLite one transaction."""
+    import threading
+
+    from sqlalchemy import event
+
+    from app.core.db import get_engine
+
+    db.add(AccessPolicy(principal=user.email, model_name="opencv-telea", daily_quota=50, monthly_quota=500))
+    db.commit()
+    client.post("/v1/inpaintings", json=body(image_id, prompt="warm-up"), headers=user_headers)
+    engine = get_engine()
+    seen: list[tuple[str, bool]] = []
+
+    def record(conn, _cursor, statement, _params, _context, _many) -> None:
+        if threading.current_thread().name.startswith("job"):
+            return  # the local job runner, running the jobs meanwhile
+        autocommit = bool(getattr(conn.connection.dbapi_connection, "autocommit", False))
+        seen.append((" ".join(statement.split()).upper(), autocommit))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = client.post("/v1/inpaintings", json=body(image_id), headers=user_headers)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert response.status_code == 202, response.text
+    selects = [statement for statement, _ in seen if statement.startswith("SELECT")]
+    assert len(selects) == 1, seen
+    writes = [(statement, autocommit) for statement, autocommit in seen if "INSERT" in statement]
+    if engine.dialect.name == "postgresql":
+        assert len(writes) == 1, seen
+        statement, autocommit = writes[0]
+        assert "INSERT INTO USAGE_COUNTERS" in statement and "INSERT INTO JOBS" in statement
+        assert autocommit
+    else:
+        assert len(writes) == 2, seen  # the job, then the counters, committed together
+    assert counters(db, user) == {"day": 2, "month": 2}
+
+
+def test_a_known_mask_is_not_looked_up_in_storage_again(client, user_headers, image_id, monkeypatch) -> None:
+    from app.storage.local import LocalStorage
+
+    looked_up: list[str] = []
+    real_size = LocalStorage.size
+
+    def size(self, key: str) -> int | None:
+        if key.startswith("masks/"):
+            looked_up.append(key)
+        return real_size(self, key)
+
+    monkeypatch.setattr(LocalStorage, "size", size)
+    first = client.post("/v1/inpaintings", json=body(image_id, prompt="one"), headers=user_headers)
+    second = client.post("/v1/inpaintings", json=body(image_id, prompt="two"), headers=user_headers)
+    assert first.status_code == second.status_code == 202
+    mask_key = first.json()["input"]["mask_key"]
+    assert second.json()["input"]["mask_key"] == mask_key
+    assert looked_up == [mask_key]  # the first submit stored it; the second knew

@@ -238,3 +238,41 @@ def test_a_known_mask_is_not_looked_up_in_storage_again(client, user_headers, im
     mask_key = first.json()["input"]["mask_key"]
     assert second.json()["input"]["mask_key"] == mask_key
     assert looked_up == [mask_key]  # the first submit stored it; the second knew
+
+
+def test_under_mangum_the_submit_runs_inline_and_under_a_server_in_the_threadpool(
+    client, user, image_id, monkeypatch
+) -> None:
+    """As the polled read: one Lambda event at a time needs no worker thread (anyio would start
+    a new one per Mangum event); a server keeps other requests going meanwhile."""
+    import json
+    from pathlib import Path
+
+    import app.api.deps as deps
+    from tests.factories import token_for
+
+    token = token_for(client, user.email)
+    hops: list[str] = []
+    real = deps.run_in_threadpool
+
+    async def counting(work):
+        hops.append("threadpool")
+        return await real(work)
+
+    monkeypatch.setattr(deps, "run_in_threadpool", counting)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.post("/v1/inpaintings", json=body(image_id), headers=headers).status_code == 202
+    assert hops == ["threadpool"]
+
+    from functions.api import handler
+    from tests.test_lambda_events import lambda_context
+
+    event = json.loads((Path(__file__).resolve().parents[2] / "events" / "apigw_v2_health.json").read_text())
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/v1/inpaintings"
+    event["requestContext"]["http"]["method"] = "POST"
+    event["headers"].update({"authorization": f"Bearer {token}", "content-type": "application/json"})
+    event["body"], event["isBase64Encoded"] = json.dumps(body(image_id, prompt="via lambda")), False
+    response = handler(event, lambda_context())
+    assert response["statusCode"] == 202, response
+    assert json.loads(response["body"])["input"]["prompt"] == "via lambda"
+    assert hops == ["threadpool"]  # the Mangum request did not use it

@@ -73,3 +73,26 @@ def test_twenty_concurrent_submits_against_a_quota_of_five(http, db, user):
     assert all(int(r.headers["retry-after"]) > 0 for r in responses if r.status_code == 429)
     db.expire_all()
     assert db.query(Job).count() == 5
+
+
+def test_concurrent_retries_with_one_idempotency_key_make_one_job_counted_once(http, db, user):
+    """Ten copies of one request with the same Idempotency-Key, at once: the database's unique
+    key lets one insert win (on PostgreSQL inside the one statement that also counts the quota,
+    so a losing copy counts nothing); every copy answers 202 with that one job."""
+    from sqlalchemy import select
+
+    from app.catalog.models import UsageCounter
+
+    db.add(AccessPolicy(principal=user.email, model_name="opencv-fill", daily_quota=50, monthly_quota=500))
+    db.commit()
+    image_id, _ = upload_noise(http, 64, 64)
+    body = {"image_id": image_id, "prompt": "x", "mask": {"boxes": [[8, 8, 24, 24]]}}
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        responses = list(pool.map(lambda _: http.post("/v1/inpaintings", json=body, headers=key), range(10)))
+    assert [r.status_code for r in responses] == [202] * 10, [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    db.expire_all()
+    assert db.query(Job).count() == 1
+    counts = {row.period.split(":")[0]: row.count for row in db.scalars(select(UsageCounter))}
+    assert counts == {"day": 1, "month": 1}

@@ -1,8 +1,8 @@
 """``app.main:app``, accept-only: submits create their jobs, but no job runs in this process.
 
 Figure 5 measures what accepting a job costs; a local job thread running OpenCV fills on the
-same cores would measure the fills instead. The app has no setting for this (LOCAL_WORKERS=0
-makes ThreadPoolExecutor refuse to start), so the bench puts a dispatcher that only records
+same cores would measure the fills instead. The app has no setting for this (LOCAL_WORKERS must
+be at least 1: a server whose jobs never run is not a product), so the bench puts a dispatcher that only records
 the job ids where ``app.jobs.dispatch.local_dispatcher`` finds its singleton. Everything else,
 middleware, routes, lifespan, pool sizing, is the served app's own.
 """

@@ -63,6 +63,15 @@ def test_aws_mode_refuses_default_jwt_secret_where_it_is_used(clean_env):
     assert jwt_secret(Settings()) == "x" * 40
 
 
+@pytest.mark.parametrize("name", ["LOCAL_WORKERS", "MAX_CONCURRENT_REQUESTS"])
+def test_zero_workers_or_request_slots_is_a_clear_configuration_error(clean_env, name):
+    """LOCAL_WORKERS=0 used to start a server that crashed on the first submit
+    (ThreadPoolExecutor(0)); now the setting itself is refused, by name."""
+    clean_env.setenv(name, "0")
+    with pytest.raises(ValidationError, match=name.lower()):
+        Settings()
+
+
 def test_aws_mode_refuses_wildcard_cors(clean_env):
     clean_env.setenv("APP_MODE", "aws")
     clean_env.setenv("JWT_SECRET", "x" * 40)

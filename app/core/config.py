@@ -140,15 +140,15 @@ class Settings(BaseModel):
     job_max_attempts: int = 4  # the queue's maxReceiveCount must be one more (see template.yaml)
     job_lease_seconds: int = 900  # a running job's worker is presumed dead after this
     job_max_requeues: int = 30  # "endpoint waking" round trips before the job fails
-    local_workers: int = 2
+    local_workers: int = Field(2, ge=1)  # local mode's job threads: 0 would accept jobs nobody runs
     job_dispatch_grace_seconds: int = 120  # a queued job nobody took after this is dispatched again
     job_db_retry_seconds: float = 30.0  # the runner retries its own DB steps this long (a DB blip)
     reaper_interval_seconds: int = 30  # local mode: how often expired leases are requeued
 
     # --- local server capacity ------------------------------------------------------------
     # Requests inside the app at once; more wait up to admission_wait_seconds, then 503.
-    max_concurrent_requests: int = 16
-    admission_wait_seconds: float = 2.0
+    max_concurrent_requests: int = Field(16, ge=1)
+    admission_wait_seconds: float = Field(2.0, ge=0)
 
     # --- inpainting endpoint ------------------------------------------------------------
     hf_endpoint_url: str | None = None

@@ -108,9 +108,10 @@ def telea_coarse_to_fine(pixels: np.ndarray, hole: np.ndarray, radius: int, hole
     small_hole = (cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
     coarse = cv2.inpaint(small, small_hole, radius, cv2.INPAINT_TELEA)
     del small, small_hole
-    coarse = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
-    work = pixels.copy()
-    np.copyto(work, coarse, where=hole[..., None] > 0)
+    # The scaled-up fill becomes the working image (no second image-sized copy): the known
+    # pixels are copied back into it.
+    work = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
     del coarse
+    np.copyto(work, pixels, where=hole[..., None] == 0)
     # Full resolution only along the edge: Telea blends the edge's detail into the coarse interior.
     return cv2.inpaint(work, ring, radius, cv2.INPAINT_TELEA)

@@ -9,12 +9,18 @@ known pixels, so it continues textures and gradients instead of streaking.
 
 Which one runs is decided per request from the mask's shape: when every masked pixel lies
 within ``thin_radius`` pixels of the hole's edge (the largest inscribed circle, from a distance
-transform) the mask is thin and Telea runs at full resolution; otherwise FSR runs. FSR costs
-time with the number of masked pixels, so it works on a copy whose longer side is at most
+transform) the mask is thin and Telea runs at full resolution; otherwise FSR runs.
+
+FSR runs in CIE Lab, one channel per call (in RGB its per-channel fits disagree at colour
+edges into false colours; xphoto's 3-channel mode converts its input "BGR" to YCrCb, which
+would mix the Lab channels again, and costs more than three 1-channel calls). Its time
+grows with the masked pixels, so lightness is filled on a copy whose longer side is at most
 ``fsr_side`` and whose hole has at most ``fsr_hole_pixels`` pixels (a 1-megapixel hole is
-filled at 1/7 of its size), and the fill is scaled back up; the pixels outside the hole are
-the input's own. A large fill is therefore smooth rather than detailed. Prompt-blind, like Telea: the registry's
-description says so.
+filled at 1/7 of its size), and the two chroma channels on a copy whose hole has at most
+``fsr_chroma_hole_pixels`` (a quarter: the eye resolves colour far less finely than
+lightness, as JPEG's 4:2:0 assumes), which makes them cheap. The fill is scaled back up; the
+pixels outside the hole are the input's own. A large fill is therefore smooth rather than
+detailed. Prompt-blind, like Telea: the registry's description says so.
 """
 
 from __future__ import annotations
@@ -75,13 +81,16 @@ def fill_fsr(
     hole_pixels = max(1, cv2.countNonZero(hole))
     light_scale = min(1.0, max_side / max(height, width), (max_hole_pixels / hole_pixels) ** 0.5)
     chroma_scale = min(light_scale, (max_chroma_hole_pixels / hole_pixels) ** 0.5)
-    lab, light_hole = _scaled_lab(pixels, hole, light_scale)
-    light = _fsr(lab[..., 0], light_hole)
-    if chroma_scale < light_scale:
-        lab, chroma_hole = _scaled_lab(pixels, hole, chroma_scale)
-    else:
-        chroma_hole = light_hole
-    chroma = np.dstack([_fsr(lab[..., 1], chroma_hole), _fsr(lab[..., 2], chroma_hole)])
+    # Hole coverage as a fraction, so that after an area-average any coverage counts: the
+    # small hole covers everything the large one does.
+    rgb, coverage = _scaled(pixels, hole.astype(np.float32), width, height, light_scale)
+    lab = rgb_to_lab(rgb)
+    light = _fsr(lab[..., 0], coverage > 0)
+    if chroma_scale < light_scale:  # from the lightness copy: far fewer pixels to average
+        rgb, coverage = _scaled(rgb, coverage, width, height, chroma_scale)
+        lab = rgb_to_lab(rgb)
+    del rgb
+    chroma = np.dstack([_fsr(lab[..., 1], coverage > 0), _fsr(lab[..., 2], coverage > 0)])
     del lab
     if chroma.shape[:2] != light.shape:
         chroma = cv2.resize(chroma, light.shape[::-1], interpolation=cv2.INTER_CUBIC)
@@ -93,19 +102,16 @@ def fill_fsr(
     return np.ascontiguousarray(filled[top:bottom, left:right])
 
 
-def _scaled_lab(pixels: np.ndarray, hole: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """``pixels`` (RGB) scaled by ``scale`` and in 8-bit Lab, and the hole at that scale."""
+def _scaled(
+    rgb: np.ndarray, coverage: np.ndarray, width: int, height: int, scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``rgb`` and the hole's ``coverage`` area-averaged to ``scale`` of ``width`` x ``height``."""
     import cv2
-    import numpy as np
 
-    work, work_hole = pixels, hole > 0
-    if scale < 1.0:
-        height, width = hole.shape
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        work = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
-        # Any coverage counts: the small hole covers everything the large one does.
-        work_hole = cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
-    return rgb_to_lab(work), work_hole
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if size == rgb.shape[1::-1]:
+        return rgb, coverage
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), cv2.resize(coverage, size, interpolation=cv2.INTER_AREA)
 
 
 def _fsr(channel: np.ndarray, hole: np.ndarray) -> np.ndarray:

@@ -30,9 +30,10 @@ if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
 KIND = "inpaint"
-# Part of every cache key: a change to cropping, feathering or paste-back must not serve
-# results made by the old pipeline.
-PIPELINE_VERSION = "highres-v1"
+# Part of every cache key: a change to cropping, feathering, paste-back or a local fill must
+# not serve results made by the old pipeline. v2: opencv-fill's FSR fills chroma at lower
+# resolution, opencv-telea fills wide holes coarse to fine.
+PIPELINE_VERSION = "highres-v2"
 
 
 @dataclass(frozen=True)

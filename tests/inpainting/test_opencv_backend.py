@@ -76,3 +76,64 @@ def test_telea_allocates_for_the_hole_not_the_image() -> None:
         tracemalloc.stop()
     # The image as an array would be 9 MB; the hole's box plus Telea's radius is 1 KB.
     assert peak < 0.1 * 2000 * 1500 * 3
+
+
+def photo_like(width: int, height: int, seed: int = 0) -> Image.Image:
+    """Smooth gradients and waves with mild noise: what Telea's interior fill can approach."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    rng = np.random.default_rng(seed)
+    base = np.stack(
+        [xx / width * 200 + 30 + 20 * np.sin(yy / 37), yy / height * 180 + 40, (1 - xx / width) * 150 + 60],
+        axis=-1,
+    )
+    return Image.fromarray(np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8), mode="RGB")
+
+
+def test_a_wide_hole_is_filled_coarse_to_fine_close_to_full_resolution_telea() -> None:
+    import cv2
+
+    from app.inpainting.backends.opencv import TELEA_HOLE_PIXELS
+
+    image = photo_like(800, 600)
+    mask = mask_from_boxes(image.size, [[250, 150, 550, 450]])  # 90 000 px, more than the budget
+    hole = np.asarray(mask) > 0
+    assert hole.sum() > TELEA_HOLE_PIXELS
+    full = cv2.inpaint(np.asarray(image), np.asarray(mask), 5, cv2.INPAINT_TELEA).astype(int)
+    out = np.asarray(OpenCVBackend().inpaint(image, mask, InpaintParams(prompt="x"))).astype(int)
+    original = np.asarray(image).astype(int)
+    assert np.array_equal(out[~hole], original[~hole])  # outside the hole: untouched
+    assert not np.array_equal(out, full)  # the coarse-to-fine path did run
+    # Inside: close to the full-resolution fill, closest along the edge (full-resolution band).
+    assert np.abs(out - full)[hole].mean() < 4
+    edge = (cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3) <= 5) & hole
+    assert np.abs(out - full)[edge].mean() < 1
+    # And no further from what was under the hole than the full-resolution fill.
+    assert np.abs(out - original)[hole].mean() <= np.abs(full - original)[hole].mean() + 0.5
+
+
+def test_the_coarse_to_fine_fill_ignores_what_was_under_the_hole() -> None:
+    image = photo_like(800, 600)
+    mask = mask_from_boxes(image.size, [[250, 150, 550, 450]])
+    hole = np.asarray(mask) > 0
+    painted = np.asarray(image).copy()
+    painted[hole] = (255, 0, 255)  # the object being removed
+    a = OpenCVBackend().inpaint(image, mask, InpaintParams(prompt="x"))
+    b = OpenCVBackend().inpaint(Image.fromarray(painted), mask, InpaintParams(prompt="x"))
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_thin_masks_and_small_holes_keep_the_exact_full_resolution_telea() -> None:
+    import cv2
+
+    from app.inpainting.backends.opencv import TELEA_HOLE_PIXELS
+
+    image = photo_like(1600, 1200)
+    strokes = np.zeros((1200, 1600), np.uint8)
+    for y in range(100, 1200, 150):  # 8 strokes 16 px wide: far more pixels than the budget
+        strokes[y : y + 16, 50:1550] = 255
+    small = np.asarray(mask_from_boxes(image.size, [[700, 500, 880, 700]]))  # 36 000 px, wide
+    assert (strokes > 0).sum() > TELEA_HOLE_PIXELS >= (small > 0).sum()
+    for mask in (strokes, small):
+        whole = cv2.inpaint(np.asarray(image), mask, 5, cv2.INPAINT_TELEA)
+        out = OpenCVBackend().inpaint(image, Image.fromarray(mask, mode="L"), InpaintParams(prompt="x"))
+        assert np.array_equal(np.asarray(out), whole)

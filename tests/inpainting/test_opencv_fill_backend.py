@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from app.core.config import Settings
 from app.inpainting.backends import get_backend
 from app.inpainting.backends.base import InpaintParams
 from app.inpainting.backends.opencv import OpenCVBackend
-from app.inpainting.backends.opencv_fill import OpenCVFillBackend, thickness
+from app.inpainting.backends.opencv_fill import FSR_HOLE_PIXELS, OpenCVFillBackend, thickness
 from app.inpainting.highres import inpaint_highres
 from app.inpainting.masks import mask_from_boxes
 
@@ -106,3 +107,71 @@ def test_fsr_holds_few_image_sized_arrays() -> None:
     # The RGB and Lab arrays and FSR's scaled-up fill (about 3 images' bytes), where it was
     # about 10: copies for the known pixels, a whole-image colour round trip, boolean masks.
     assert peak < 5 * 1000 * 800 * 3
+
+
+def test_lab_conversions_match_opencvs() -> None:
+    import cv2
+
+    from app.inpainting.backends.opencv_fill import lab_to_rgb, rgb_to_lab
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (200, 150, 3), dtype=np.uint8)  # 200 rows: several 64-row chunks
+    lab = rng.integers(0, 256, (200, 150, 3), dtype=np.uint8)  # out-of-gamut colours included
+    assert np.abs(rgb_to_lab(rgb).astype(int) - cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)).max() <= 2
+    assert np.abs(lab_to_rgb(lab).astype(int) - cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)).max() <= 2
+
+
+def test_fsr_fills_lightness_at_its_budget_and_chroma_on_a_smaller_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.inpainting.backends import opencv_fill
+
+    calls: list[tuple[tuple[int, ...], int]] = []
+    real = opencv_fill._fsr
+
+    def recording(channel: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        calls.append((channel.shape, int(hole.sum())))
+        return real(channel, hole)
+
+    monkeypatch.setattr(opencv_fill, "_fsr", recording)
+    image = stripes(600, 400)
+    mask = mask_from_boxes(image.size, [[200, 100, 400, 300]])  # 40 000 hole pixels
+    out = OpenCVFillBackend(fsr_hole_pixels=10_000, fsr_chroma_hole_pixels=2_500).inpaint(image, mask, PARAMS)
+    assert out.size == image.size
+    (light, light_hole), (a, a_hole), (b, b_hole) = calls  # one channel per call: L, a, b
+    assert len(light) == len(a) == 2 and a == b and a_hole == b_hole
+    assert 0.9 * 10_000 <= light_hole <= 1.1 * 10_000  # scaled, any coverage counts as hole
+    assert 0.9 * 2_500 <= a_hole <= 1.1 * 2_500
+    assert a[0] * a[1] < 0.3 * light[0] * light[1]
+
+
+def smooth_photo(width: int, height: int) -> Image.Image:
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    rng = np.random.default_rng(0)
+    base = np.stack(
+        [xx / width * 200 + 30 + 20 * np.sin(yy / 37), yy / height * 180 + 40, (1 - xx / width) * 150 + 60],
+        axis=-1,
+    )
+    return Image.fromarray(np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8), mode="RGB")
+
+
+def test_lower_resolution_chroma_fills_about_as_well_as_full_budget_chroma() -> None:
+    image = smooth_photo(800, 600)
+    mask = mask_from_boxes(image.size, [[250, 150, 550, 450]])
+    hole = np.asarray(mask) > 0
+    out = OpenCVFillBackend().inpaint(image, mask, PARAMS)
+    full = OpenCVFillBackend(fsr_chroma_hole_pixels=FSR_HOLE_PIXELS).inpaint(image, mask, PARAMS)
+    a, b = np.asarray(image), np.asarray(out)
+    assert np.array_equal(a[~hole], b[~hole])
+    # FSR's fits are sensitive to their input (two reasonable fills differ by ~10 of 255
+    # here), so the bound is on the error against what was under the hole.
+    assert hole_error(image, out, mask) <= 1.15 * hole_error(image, full, mask)
+
+
+def test_the_fsr_fill_ignores_what_was_under_the_hole() -> None:
+    image = smooth_photo(400, 300)
+    mask = mask_from_boxes(image.size, [[120, 80, 280, 220]])
+    hole = np.asarray(mask) > 0
+    painted = np.asarray(image).copy()
+    painted[hole] = (255, 0, 255)  # the object being removed
+    a = OpenCVFillBackend().inpaint(image, mask, PARAMS)
+    b = OpenCVFillBackend().inpaint(Image.fromarray(painted), mask, PARAMS)
+    assert np.array_equal(np.asarray(a), np.asarray(b))

@@ -9,12 +9,18 @@ known pixels, so it continues textures and gradients instead of streaking.
 
 Which one runs is decided per request from the mask's shape: when every masked pixel lies
 within ``thin_radius`` pixels of the hole's edge (the largest inscribed circle, from a distance
-transform) the mask is thin and Telea runs at full resolution; otherwise FSR runs. FSR costs
-time with the number of masked pixels, so it works on a copy whose longer side is at most
+transform) the mask is thin and Telea runs at full resolution; otherwise FSR runs.
+
+FSR runs in CIE Lab, one channel per call (in RGB its per-channel fits disagree at colour
+edges into false colours; xphoto's 3-channel mode converts its input "BGR" to YCrCb, which
+would mix the Lab channels again, and costs more than three 1-channel calls). Its time
+grows with the masked pixels, so lightness is filled on a copy whose longer side is at most
 ``fsr_side`` and whose hole has at most ``fsr_hole_pixels`` pixels (a 1-megapixel hole is
-filled at 1/7 of its size), and the fill is scaled back up; the pixels outside the hole are
-the input's own. A large fill is therefore smooth rather than detailed. Prompt-blind, like Telea: the registry's
-description says so.
+filled at 1/7 of its size), and the two chroma channels on a copy whose hole has at most
+``fsr_chroma_hole_pixels`` (a quarter: the eye resolves colour far less finely than
+lightness, as JPEG's 4:2:0 assumes), which makes them cheap. The fill is scaled back up; the
+pixels outside the hole are the input's own. A large fill is therefore smooth rather than
+detailed. Prompt-blind, like Telea: the registry's description says so.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from app.inpainting.backends.base import InpaintParams
 from app.inpainting.backends.opencv import telea
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
     from PIL.Image import Image
 
@@ -33,8 +41,10 @@ Box = tuple[int, int, int, int]  # left, top, right, bottom (right/bottom exclus
 NAME = "opencv-fill"
 TELEA_RADIUS = 5
 # FSR's time grows with the hole's pixels (tens of microseconds each), so a larger hole is
-# reconstructed on a scaled-down copy with at most this many hole pixels.
+# reconstructed on a scaled-down copy with at most this many hole pixels (lightness), and
+# the chroma on one with a quarter of them.
 FSR_HOLE_PIXELS = 20_000
+FSR_CHROMA_HOLE_PIXELS = 5_000
 
 
 def thickness(hole: np.ndarray) -> float:
@@ -52,38 +62,133 @@ def thickness(hole: np.ndarray) -> float:
     return float(cv2.distanceTransform(padded, cv2.DIST_L2, 3).max())
 
 
-def fill_fsr(pixels: np.ndarray, hole: np.ndarray, box: Box, max_side: int, max_hole_pixels: int) -> np.ndarray:
-    """FSR's fill of ``box`` (left, top, right, bottom) of a uint8 image (hole: nonzero = fill).
+def fill_fsr(
+    pixels: np.ndarray, hole: np.ndarray, box: Box, max_side: int, max_hole_pixels: int, max_chroma_hole_pixels: int
+) -> np.ndarray:
+    """FSR's fill of ``box`` (left, top, right, bottom) of a uint8 RGB image (hole: nonzero = fill).
 
-    FSR runs on the whole image scaled so that the longer side is at most ``max_side`` and
-    the hole at most ``max_hole_pixels`` (FSR's time grows with the hole); only ``box`` is
-    returned, at full size, pixels outside the hole included (the caller keeps its own).
+    In CIE Lab, one channel per FSR call: lightness on a copy scaled so the longer side is at
+    most ``max_side`` and the hole at most ``max_hole_pixels`` (FSR's time grows with the
+    hole), the two chroma channels on a smaller copy whose hole has at most
+    ``max_chroma_hole_pixels`` (the eye sees colour at far less resolution than lightness:
+    JPEG's 4:2:0 keeps a quarter of the chroma samples). Only ``box`` is returned, at full
+    size, pixels outside the hole included (the caller keeps its own).
     """
     import cv2
     import numpy as np
 
     height, width = hole.shape
-    hole_pixels = max(1, int(np.count_nonzero(hole)))
-    scale = min(1.0, max_side / max(height, width), (max_hole_pixels / hole_pixels) ** 0.5)
-    work, work_hole = pixels, hole > 0
-    if scale < 1.0:
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        work = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
-        # Any coverage counts: the small hole covers everything the large one does.
-        work_hole = cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
-    # FSR leaves the image's outermost row/column of a hole unfilled: pad so that a hole
-    # touching the border is inside the padded image, then cut the padding off.
-    pad = 8
-    known = np.where(work_hole, 0, 255).astype(np.uint8)  # xphoto: nonzero = valid pixel
-    known = cv2.copyMakeBorder(known, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    padded = cv2.copyMakeBorder(np.ascontiguousarray(work), pad, pad, pad, pad, cv2.BORDER_REFLECT)
-    filled = np.zeros_like(padded)
-    cv2.xphoto.inpaint(padded, known, filled, cv2.xphoto.INPAINT_FSR_FAST)
-    filled = np.ascontiguousarray(filled[pad:-pad, pad:-pad])
-    if scale < 1.0:
+    hole_pixels = max(1, cv2.countNonZero(hole))
+    light_scale = min(1.0, max_side / max(height, width), (max_hole_pixels / hole_pixels) ** 0.5)
+    chroma_scale = min(light_scale, (max_chroma_hole_pixels / hole_pixels) ** 0.5)
+    # Hole coverage as a fraction, so that after an area-average any coverage counts: the
+    # small hole covers everything the large one does.
+    rgb, coverage = _scaled(pixels, hole.astype(np.float32), width, height, light_scale)
+    lab = rgb_to_lab(rgb)
+    light = _fsr(lab[..., 0], coverage > 0)
+    if chroma_scale < light_scale:  # from the lightness copy: far fewer pixels to average
+        rgb, coverage = _scaled(rgb, coverage, width, height, chroma_scale)
+        lab = rgb_to_lab(rgb)
+    del rgb
+    chroma = np.dstack([_fsr(lab[..., 1], coverage > 0), _fsr(lab[..., 2], coverage > 0)])
+    del lab
+    if chroma.shape[:2] != light.shape:
+        chroma = cv2.resize(chroma, light.shape[::-1], interpolation=cv2.INTER_CUBIC)
+    # Back to RGB at the lightness copy's size: only its scaled-up fill is image-sized.
+    filled = lab_to_rgb(np.dstack([light, chroma]))
+    if filled.shape[:2] != (height, width):
         filled = cv2.resize(filled, (width, height), interpolation=cv2.INTER_CUBIC)
     left, top, right, bottom = box
     return np.ascontiguousarray(filled[top:bottom, left:right])
+
+
+def _scaled(
+    rgb: np.ndarray, coverage: np.ndarray, width: int, height: int, scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``rgb`` and the hole's ``coverage`` area-averaged to ``scale`` of ``width`` x ``height``."""
+    import cv2
+
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if size == rgb.shape[1::-1]:
+        return rgb, coverage
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), cv2.resize(coverage, size, interpolation=cv2.INTER_AREA)
+
+
+def _fsr(channel: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """One channel through ``cv2.xphoto.inpaint`` FSR_FAST (hole: True = fill)."""
+    import cv2
+    import numpy as np
+
+    # FSR leaves the image's outermost row/column of a hole unfilled: pad so that a hole
+    # touching the border is inside the padded image, then cut the padding off.
+    pad = 8
+    known = np.where(hole, 0, 255).astype(np.uint8)  # xphoto: nonzero = valid pixel
+    known = cv2.copyMakeBorder(known, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    # Zeroed: the fill must not depend on what was under the hole (xphoto zeroes only colour).
+    padded = cv2.copyMakeBorder(np.where(hole, 0, channel).astype(np.uint8), pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    filled = np.zeros_like(padded)
+    cv2.xphoto.inpaint(padded, known, filled, cv2.xphoto.INPAINT_FSR_FAST)
+    return np.ascontiguousarray(filled[pad:-pad, pad:-pad])
+
+
+# sRGB (D65) <-> CIE Lab in NumPy, with OpenCV's 8-bit encoding (L * 255 / 100, a + 128,
+# b + 128). Not cv2.cvtColor: its Lab tables cost 0.09 s per direction to build, in every
+# fresh process, and FSR only ever converts arrays of at most 512 x 512.
+_RGB_TO_XYZ = ((0.412453, 0.357580, 0.180423), (0.212671, 0.715160, 0.072169), (0.019334, 0.119193, 0.950227))
+_WHITE = (0.950456, 1.0, 1.088754)  # D65: X, Y and Z are divided by it
+_EPSILON = 0.008856  # (6/29)^3
+
+
+def _rgb_to_xyz_matrix() -> np.ndarray:
+    import numpy as np
+
+    return (np.array(_RGB_TO_XYZ) / np.array(_WHITE)[:, None]).astype(np.float32)
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """uint8 RGB -> uint8 Lab (OpenCV's encoding)."""
+    import numpy as np
+
+    code = np.arange(256) / 255.0
+    linear = np.where(code <= 0.04045, code / 12.92, ((code + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    to_xyz = _rgb_to_xyz_matrix().T
+
+    def convert(rows: np.ndarray) -> np.ndarray:
+        xyz = linear[rows] @ to_xyz
+        f = np.where(xyz > _EPSILON, np.cbrt(xyz), xyz * 7.787 + 16 / 116)
+        return np.stack(
+            [(116 * f[..., 1] - 16) * 2.55, 500 * (f[..., 0] - f[..., 1]) + 128, 200 * (f[..., 1] - f[..., 2]) + 128],
+            axis=-1,
+        )
+
+    return _by_rows(convert, rgb)
+
+
+def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+    """uint8 Lab (OpenCV's encoding) -> uint8 RGB."""
+    import numpy as np
+
+    from_xyz = np.linalg.inv(_rgb_to_xyz_matrix()).T
+
+    def convert(rows: np.ndarray) -> np.ndarray:
+        lab = rows.astype(np.float32)
+        f_y = (lab[..., 0] / 2.55 + 16) / 116
+        f = np.stack([f_y + (lab[..., 1] - 128) / 500, f_y, f_y - (lab[..., 2] - 128) / 200], axis=-1)
+        linear = np.clip(np.where(f > 6 / 29, f**3, (f - 16 / 116) / 7.787) @ from_xyz, 0, 1)
+        return np.where(linear <= 0.0031308, linear * 12.92, np.power(linear, 1 / 2.4) * 1.055 - 0.055) * 255
+
+    return _by_rows(convert, lab)
+
+
+def _by_rows(convert: Callable[[np.ndarray], np.ndarray], pixels: np.ndarray, rows: int = 64) -> np.ndarray:
+    """``convert`` (to floats, rounded here into uint8) applied 64 rows at a time: its
+    temporaries stay small whatever the image's size."""
+    import numpy as np
+
+    out = np.empty(pixels.shape, np.uint8)
+    for top in range(0, pixels.shape[0], rows):
+        out[top : top + rows] = np.clip(np.rint(convert(pixels[top : top + rows])), 0, 255)
+    return out
 
 
 class OpenCVFillBackend:
@@ -94,15 +199,20 @@ class OpenCVFillBackend:
     honours_seed = True  # deterministic, like Telea
 
     def __init__(
-        self, *, thin_radius: float = 6.0, fsr_side: int = 512, fsr_hole_pixels: int = FSR_HOLE_PIXELS
+        self,
+        *,
+        thin_radius: float = 6.0,
+        fsr_side: int = 512,
+        fsr_hole_pixels: int = FSR_HOLE_PIXELS,
+        fsr_chroma_hole_pixels: int = FSR_CHROMA_HOLE_PIXELS,
     ) -> None:
         self.thin_radius = thin_radius
         self.fsr_side = fsr_side
         self.fsr_hole_pixels = fsr_hole_pixels
+        self.fsr_chroma_hole_pixels = fsr_chroma_hole_pixels
         self.last_method: str | None = None  # "telea" or "fsr": logged, and read by tests
 
     def inpaint(self, image: Image, mask: Image, params: InpaintParams) -> Image:
-        import cv2
         import numpy as np
         from PIL import Image as PILImage
 
@@ -116,12 +226,9 @@ class OpenCVFillBackend:
             self.last_method = "telea"
             return telea(image, mask, TELEA_RADIUS)
         self.last_method = "fsr"
-        # In CIE Lab, not RGB: FSR fits each channel on its own, and in RGB the three fits
-        # disagree at colour edges into false colours (green streaks on an orange suit).
-        lab = cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2LAB)
-        fill = fill_fsr(lab, np.asarray(mask), box, self.fsr_side, self.fsr_hole_pixels)
-        del lab
-        fill = cv2.cvtColor(fill, cv2.COLOR_LAB2RGB)
+        fill = fill_fsr(
+            np.asarray(image), np.asarray(mask), box, self.fsr_side, self.fsr_hole_pixels, self.fsr_chroma_hole_pixels
+        )
         # Only the hole's pixels are replaced: the colour round trip must not touch the others.
         output = image.copy()
         output.paste(PILImage.fromarray(fill, mode="RGB"), box[:2], mask.crop(box).point(lambda v: 255 if v else 0))

@@ -123,7 +123,9 @@ def inpaint_highres(
     # the model regenerates at least everything the user masked.
     model_mask = crop_mask if size == crop_size else crop_mask.resize(size, PILImage.Resampling.BOX)
     # The model regenerates every pixel the mask touches; grey values only blend the paste.
-    model_mask = model_mask.point(lambda v: 255 if v else 0)
+    # (A mask that is already 0/255, such as every box mask, is used as it is: no copy.)
+    if model_mask is not crop_mask or not _is_binary(model_mask):
+        model_mask = model_mask.point(lambda v: 255 if v else 0)
     logger.info(
         "inpainting crop",
         extra={
@@ -134,16 +136,17 @@ def inpaint_highres(
         },
     )
 
-    result = backend.inpaint(model_image, model_mask, params)
-    del model_image, model_mask
     # Only the mask's bounding box (plus what the feather reads around it) is pasted: the rest
-    # of the crop was context for the model, so only that part is scaled back up.
+    # of the crop was context for the model, so only that part is scaled back up. Cut before
+    # the backend runs, so the crop's mask is not held while it works.
     left, top = bbox[0] - box[0], bbox[1] - box[1]
     paste_box = _grow_box(
         (left, top, left + bbox[2] - bbox[0], top + bbox[3] - bbox[1]), _feather_reach(feather), crop_size
     )
     paste_mask = crop_mask.crop(paste_box)
     del crop_mask
+    result = backend.inpaint(model_image, model_mask, params)
+    del model_image, model_mask
     paste_size = (paste_box[2] - paste_box[0], paste_box[3] - paste_box[1])
     if result.mode != "RGB":
         result = result.convert("RGB")
@@ -215,6 +218,11 @@ def paste_alpha(mask: Image, feather: int) -> Image:
         return mask  # thinner than the feather: keep the hard edge rather than lose the edit
     soft = cv2.GaussianBlur(eroded, (0, 0), sigmaX=feather / 2)
     return PILImage.fromarray(np.minimum(soft, hard), mode="L")
+
+
+def _is_binary(mask: Image) -> bool:
+    colors = mask.getcolors(2)  # None: more than two values
+    return colors is not None and all(value in (0, 255) for _, value in colors)
 
 
 def _feather_reach(feather: int) -> int:

@@ -12,11 +12,13 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Table, and_, bindparam, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
 from app.auth.service import access_token_user_id, user_for_bearer
 from app.core.config import Settings, get_settings
 from app.core.db import get_engine, get_session, new_session
 from app.core.secrets import jwt_secret
+from app.core.security import API_KEY_PREFIX
 from app.storage import Storage, get_storage
 from app.users.models import User
 
@@ -47,10 +49,21 @@ CredentialDep = Annotated[str | None, Depends(oauth2_scheme)]
 
 
 class _RequiredBearer(OAuth2PasswordBearer):
-    """The same scheme, but no credential at all is a 401 here, before the body is read."""
+    """The same scheme, but a missing credential, or an access token that does not verify, is a
+    401 here, before the body is validated. (An API key needs the database: its check is the
+    route's, with the rest of its database work.)"""
 
     def make_not_authenticated_error(self) -> HTTPException:
         return unauthorized(None)
+
+    async def __call__(self, request: HTTPConnection) -> str:
+        credential = await super().__call__(request)
+        assert credential is not None  # auto_error: a missing one raised above
+        is_token = not credential.startswith(API_KEY_PREFIX)
+        # Verified tokens are remembered until they expire: the route's own check is then free.
+        if is_token and access_token_user_id(credential, jwt_secret=jwt_secret(get_settings())) is None:
+            raise unauthorized(credential)
+        return credential
 
 
 # One dependency level, not a dependency on ``oauth2_scheme``: FastAPI's per-level cost was a

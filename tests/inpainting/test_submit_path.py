@@ -276,3 +276,12 @@ def test_under_mangum_the_submit_runs_inline_and_under_a_server_in_the_threadpoo
     assert response["statusCode"] == 202, response
     assert json.loads(response["body"])["input"]["prompt"] == "via lambda"
     assert hops == ["threadpool"]  # the Mangum request did not use it
+
+
+def test_an_invalid_token_is_401_even_with_an_invalid_body(client, image_id) -> None:
+    """Authentication before validation: a caller with a bad token learns nothing about the
+    body's schema, and a client that refreshes tokens on 401 does so."""
+    headers = {"Authorization": "Bearer not.a.token"}
+    response = client.post("/v1/inpaintings", json={"prompt": 7}, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"

@@ -56,3 +56,19 @@ def upload_image(
     response = client.post("/v1/images", headers=headers, files={"file": (filename, data or png_bytes(), content_type)})
     assert response.status_code == 201, response.text
     return response.json()
+
+
+def count_threadpool_hops(monkeypatch: Any) -> list[str]:
+    """Patches ``app.api.deps.run_in_threadpool`` to note each call in the returned list (the
+    async routes' blocking work goes through it under a server, not under Mangum)."""
+    import app.api.deps as deps
+
+    hops: list[str] = []
+    real = deps.run_in_threadpool
+
+    async def counting(work: Any) -> Any:
+        hops.append("threadpool")
+        return await real(work)
+
+    monkeypatch.setattr(deps, "run_in_threadpool", counting)
+    return hops

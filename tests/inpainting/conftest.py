@@ -21,6 +21,19 @@ def noise_image(width: int, height: int, seed: int = 7) -> Image.Image:
     return Image.fromarray(rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8), mode="RGB")
 
 
+def photo_like(width: int, height: int, seed: int = 0) -> Image.Image:
+    """Smooth gradients and waves with mild noise: what the local fills' interiors can approach."""
+    import numpy as np
+
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    rng = np.random.default_rng(seed)
+    base = np.stack(
+        [xx / width * 200 + 30 + 20 * np.sin(yy / 37), yy / height * 180 + 40, (1 - xx / width) * 150 + 60],
+        axis=-1,
+    )
+    return Image.fromarray(np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8), mode="RGB")
+
+
 def png(image: Image.Image, fmt: str = "PNG") -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt)

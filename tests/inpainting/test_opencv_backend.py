@@ -9,6 +9,7 @@ from app.inpainting.backends.base import InpaintParams
 from app.inpainting.backends.opencv import OpenCVBackend
 from app.inpainting.highres import inpaint_highres
 from app.inpainting.masks import mask_from_boxes
+from tests.inpainting.conftest import photo_like
 
 
 def test_telea_fills_the_hole_from_its_surroundings() -> None:
@@ -76,17 +77,6 @@ def test_telea_allocates_for_the_hole_not_the_image() -> None:
         tracemalloc.stop()
     # The image as an array would be 9 MB; the hole's box plus Telea's radius is 1 KB.
     assert peak < 0.1 * 2000 * 1500 * 3
-
-
-def photo_like(width: int, height: int, seed: int = 0) -> Image.Image:
-    """Smooth gradients and waves with mild noise: what Telea's interior fill can approach."""
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    rng = np.random.default_rng(seed)
-    base = np.stack(
-        [xx / width * 200 + 30 + 20 * np.sin(yy / 37), yy / height * 180 + 40, (1 - xx / width) * 150 + 60],
-        axis=-1,
-    )
-    return Image.fromarray(np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8), mode="RGB")
 
 
 def test_a_wide_hole_is_filled_coarse_to_fine_close_to_full_resolution_telea() -> None:

@@ -248,18 +248,10 @@ def test_under_mangum_the_submit_runs_inline_and_under_a_server_in_the_threadpoo
     import json
     from pathlib import Path
 
-    import app.api.deps as deps
-    from tests.factories import token_for
+    from tests.factories import count_threadpool_hops, token_for
 
     token = token_for(client, user.email)
-    hops: list[str] = []
-    real = deps.run_in_threadpool
-
-    async def counting(work):
-        hops.append("threadpool")
-        return await real(work)
-
-    monkeypatch.setattr(deps, "run_in_threadpool", counting)
+    hops = count_threadpool_hops(monkeypatch)
     headers = {"Authorization": f"Bearer {token}"}
     assert client.post("/v1/inpaintings", json=body(image_id), headers=headers).status_code == 202
     assert hops == ["threadpool"]

@@ -80,19 +80,11 @@ def test_under_mangum_the_read_runs_inline_and_under_a_server_in_the_threadpool(
     import json
     from pathlib import Path
 
-    import app.api.deps as deps
-    from tests.factories import token_for
+    from tests.factories import count_threadpool_hops, token_for
 
     job = _job(db, user)
     token = token_for(client, user.email)
-    hops: list[str] = []
-    real = deps.run_in_threadpool
-
-    async def counting(work):
-        hops.append("threadpool")
-        return await real(work)
-
-    monkeypatch.setattr(deps, "run_in_threadpool", counting)
+    hops = count_threadpool_hops(monkeypatch)
     assert client.get(f"/v1/jobs/{job.id}", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     assert hops == ["threadpool"]
 

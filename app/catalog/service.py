@@ -10,7 +10,7 @@ from functools import lru_cache
 from importlib.util import find_spec
 from typing import Any, Protocol
 
-from sqlalchemy import Select, TextClause, and_, bindparam, select, text
+from sqlalchemy import TextClause, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from app.catalog.models import AccessPolicy, MLModel, UsageCounter
@@ -146,45 +146,6 @@ def choose_with_policies(
 def unavailable(session: Session, settings: Settings, *, kind: str, name: str) -> ModelUnavailable:
     """The 422 for a named model that is not usable, listing the ones that are."""
     return _unavailable(usable_models(session, settings, kind=kind), kind=kind, name=name)
-
-
-def resolve_model_for(
-    session: Session, settings: Settings, *, user: Principal, kind: str, name: str | None
-) -> ModelChoice:
-    """``resolve_model`` and ``policy_for`` in one query (a submit's hot path): the usable
-    models of the kind, each joined with its policies for this user and for everyone."""
-    params = {"principals": [user.email, EVERYONE], "backends": sorted(available_backends(settings)), "kind": kind}
-    if name:  # only that one; its absence is answered with the full list, below
-        params["name"] = name
-    rows = session.execute(_models_with_policies(named=bool(name)), params).all()
-    choice = choose_with_policies(
-        [(model, policy) for model, policy in rows], principal=user.email, kind=kind, name=name
-    )
-    if choice is None:
-        raise unavailable(session, settings, kind=kind, name=name or "")
-    return choice
-
-
-@lru_cache
-def _models_with_policies(*, named: bool) -> Select[tuple[MLModel, AccessPolicy]]:
-    """Built once, with bound parameters: building it costs more than running it."""
-    query = (
-        select(MLModel, AccessPolicy)
-        .outerjoin(
-            AccessPolicy,
-            and_(
-                AccessPolicy.model_name == MLModel.name,
-                AccessPolicy.principal.in_(bindparam("principals", expanding=True)),
-            ),
-        )
-        .where(
-            MLModel.enabled.is_(True),
-            MLModel.backend.in_(bindparam("backends", expanding=True)),
-            MLModel.kind == bindparam("kind"),
-        )
-        .order_by(MLModel.kind, MLModel.is_default.desc(), MLModel.name)
-    )
-    return query.where(MLModel.name == bindparam("name")) if named else query
 
 
 def policy_for(session: Session, *, user: Principal, model_name: str) -> AccessPolicy | None:

@@ -97,8 +97,8 @@ def load_submit_context(
 def choose_model(
     context: SubmitContext, session: Session, settings: Settings, *, kind: str, name: str | None
 ) -> catalog.ModelChoice:
-    """The model and the caller's policy for it, as ``catalog.resolve_model_for`` would choose;
-    ``catalog.ModelUnavailable`` when there is none."""
+    """The model and the caller's policy for it, chosen by the catalogue's rules (the named
+    model, else the kind's default); ``catalog.ModelUnavailable`` when there is none."""
     choice = catalog.choose_with_policies(context.models, principal=context.caller.email, kind=kind, name=name)
     if choice is None:
         raise catalog.unavailable(session, settings, kind=kind, name=name or "")

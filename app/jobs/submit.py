@@ -59,17 +59,6 @@ def resolve_model_or_422(session: Session, settings: Settings, *, kind: str, nam
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
 
 
-def resolve_model_for_or_422(
-    session: Session, settings: Settings, *, user: catalog.Principal, kind: str, name: str | None
-) -> catalog.ModelChoice:
-    """The model and this user's policy for it, in one query; pass it to ``submit_job`` as
-    ``access`` and it does not look the policy up again."""
-    try:
-        return catalog.resolve_model_for(session, settings, user=user, kind=kind, name=name)
-    except catalog.ModelUnavailable as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-
-
 def submit_job(
     *,
     request: Request,

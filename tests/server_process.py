@@ -17,9 +17,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 class ServerProcess:
-    def __init__(self, log_path: Path, env: dict[str, str]) -> None:
+    def __init__(self, log_path: Path, env: dict[str, str], module: str = "app") -> None:
         self.log_path = log_path
         self.env = env
+        self.module = module
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -27,7 +28,7 @@ class ServerProcess:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", "0"],
+            [sys.executable, "-m", self.module, "serve", "--host", "127.0.0.1", "--port", "0"],
             cwd=REPO,
             env=self.env,
             stdout=log,
@@ -75,11 +76,18 @@ class ServerProcess:
 @pytest.fixture
 def server_factory(tmp_path) -> Iterator[Callable[..., ServerProcess]]:
     """Makes server processes with this environment plus ``env`` (e.g. the test database's
-    DATABASE_URL); every one is stopped at the end, before the database fixtures clean up."""
+    DATABASE_URL); every one is stopped at the end, before the database fixtures clean up.
+    ``fill_seconds`` holds each OpenCV Telea fill that long (tests.paced_server), so a fault
+    can hit jobs mid-run however fast the fill is on this machine."""
     servers: list[ServerProcess] = []
 
-    def make(**env: str) -> ServerProcess:
-        server = ServerProcess(tmp_path / f"server-{len(servers)}.log", {**os.environ, **env})
+    def make(*, fill_seconds: float | None = None, **env: str) -> ServerProcess:
+        log_path = tmp_path / f"server-{len(servers)}.log"
+        if fill_seconds is None:
+            server = ServerProcess(log_path, {**os.environ, **env})
+        else:
+            paced_env = {**os.environ, **env, "TEST_FILL_SECONDS": str(fill_seconds)}
+            server = ServerProcess(log_path, paced_env, module="tests.paced_server")
         servers.append(server)
         return server
 

@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
-JOB_SIDE = 1024  # ~1 s of OpenCV work per job on this machine: jobs are mid-run when the fault hits
+JOB_SIDE = 1024  # a real photo-sized fill; tests that need it to last longer pace it (tests.paced_server)
 
 
 def sign_in(client: httpx.Client, email: str, password: str) -> None:

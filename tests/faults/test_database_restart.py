@@ -17,11 +17,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.faults.support import job_states, sign_in, submit_jobs, upload_busy_image, wait_all_final, wait_until
+from tests.faults.support import (
+    FINAL,
+    job_states,
+    sign_in,
+    submit_jobs,
+    upload_busy_image,
+    wait_all_final,
+    wait_until,
+)
 from tests.pg_cluster import OwnCluster, pg_bin
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 OUTAGE_SECONDS = 8
+FILL_SECONDS = 1.5  # six jobs on two job threads: fills start and end on both sides of the outage
 
 
 @pytest.fixture
@@ -44,6 +53,7 @@ def own_cluster() -> Iterator[OwnCluster]:
 
 def test_postgres_stopped_and_started_during_a_run(own_cluster, server_factory, tmp_path):
     server = server_factory(
+        fill_seconds=FILL_SECONDS,
         DATABASE_URL=own_cluster.url,
         STORAGE_DIR=str(tmp_path / "images"),
         REAPER_INTERVAL_SECONDS="2",
@@ -57,6 +67,8 @@ def test_postgres_stopped_and_started_during_a_run(own_cluster, server_factory, 
         image_id = upload_busy_image(client)
         job_ids = submit_jobs(client, image_id, 6)
         wait_until(lambda: any(s == "running" for s, _ in job_states(client).values()), 30, 0.1)
+        before = job_states(client)
+        assert sum(s not in FINAL for s, _ in before.values()) >= 3, before  # the outage meets work in flight
 
         own_cluster.stop()
         down_since = time.monotonic()

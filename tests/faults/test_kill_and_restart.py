@@ -8,33 +8,37 @@ import httpx
 from sqlalchemy import func, select
 
 from tests.factories import DEFAULT_PASSWORD, create_user
-from tests.faults.support import job_states, sign_in, submit_jobs, upload_busy_image, wait_all_final, wait_until
+from tests.faults.support import sign_in, submit_jobs, upload_busy_image, wait_all_final, wait_until
 
 JOBS = 6
+HELD_FILL_SECONDS = 300  # the first server's fills outlast the test: the kill always lands mid-fill
 
 
 def test_kill_9_mid_run_then_restart(db, database_url, server_factory):
     from app.images.models import Image
     from app.jobs.models import Job
 
+    def statuses() -> dict[str, int]:
+        db.expire_all()
+        db.rollback()
+        return dict(db.execute(select(Job.status, func.count()).group_by(Job.status)).all())
+
     user = create_user(db)
-    server = server_factory()
+    server = server_factory(fill_seconds=HELD_FILL_SECONDS)
     url = server.start()
     with httpx.Client(base_url=url, timeout=30) as client:
         sign_in(client, user.email, DEFAULT_PASSWORD)
         job_ids = submit_jobs(client, upload_busy_image(client), JOBS)
-        wait_until(
-            lambda: any(s == "running" for s, _ in job_states(client).values()),
-            30,
-            0.1,
-            message=f"no job started: {job_states(client)}\n{server.log_tail()}",
-        )
-    time.sleep(0.5)
+    wait_until(
+        lambda: statuses().get("running", 0) >= 1,
+        30,
+        0.1,
+        message=f"no job started: {statuses()}\n{server.log_tail()}",
+    )
+    time.sleep(0.5)  # into the fill, past the claim
     server.kill()  # SIGKILL: no shutdown, leases left held by a dead process
 
-    db.expire_all()
-    db.rollback()
-    left = dict(db.execute(select(Job.status, func.count()).group_by(Job.status)).all())
+    left = statuses()
     assert left.get("running", 0) >= 1, left  # the kill really hit jobs mid-run
 
     url = server_factory().start()  # same database, same storage

@@ -228,6 +228,27 @@ def user_headers(client, user) -> dict[str, str]:
 
 
 @pytest.fixture
+def job_sessions(monkeypatch: pytest.MonkeyPatch) -> list[Session]:
+    """The session the job runner hands each handler it runs, in order."""
+    from app.jobs import runner
+
+    sessions: list[Session] = []
+    real_handler_for = runner.handler_for
+
+    def recording_handler_for(kind: str):
+        handler = real_handler_for(kind)
+
+        def run(ctx):
+            sessions.append(ctx.session)
+            return handler(ctx)
+
+        return run
+
+    monkeypatch.setattr(runner, "handler_for", recording_handler_for)
+    return sessions
+
+
+@pytest.fixture
 def images_dir() -> Path:
     from app.core.config import get_settings
 

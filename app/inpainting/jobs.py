@@ -65,6 +65,7 @@ def run(ctx: JobContext) -> JobResult:
     source = get_owned_image(ctx.session, owner_id=job.owner_id, image_id=uuid.UUID(spec["image_id"]))
     if source is None or source.status != ImageStatus.READY:
         raise JobFailed("image_not_found", "the input image was deleted before the job ran")
+    ctx.end_reads()
     image = open_image(ctx.storage.get(source.storage_key))
     try:
         mask = mask_from_png_bytes(image.size, ctx.storage.get(spec["mask_key"]))

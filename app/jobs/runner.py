@@ -41,6 +41,12 @@ class JobContext:
     session: Session
     storage: Storage
 
+    def end_reads(self) -> None:
+        """Ends the handler's read transaction before its long work (an inference call, a
+        model run), so that no pooled connection sits idle in a transaction for minutes.
+        What was read stays usable (the session does not expire on commit)."""
+        self.session.commit()
+
 
 @dataclass
 class JobResult:

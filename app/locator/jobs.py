@@ -79,6 +79,10 @@ def run(ctx: JobContext) -> JobResult:
     image = ctx.session.get(Image, image_id)
     if image is None or image.owner_id != job.owner_id or image.status != ImageStatus.READY:
         raise JobFailed("image_not_found", f"image {image_id} no longer exists")
+    model = ctx.session.scalar(select(MLModel).where(MLModel.name == job.model))
+    if model is None:
+        raise JobFailed("model_unavailable", f"model {job.model!r} is not in the registry")
+    ctx.end_reads()
     try:
         data = ctx.storage.get(image.storage_key)
     except Exception as exc:
@@ -90,9 +94,6 @@ def run(ctx: JobContext) -> JobResult:
     except Exception as exc:
         raise JobFailed("invalid_image", f"image {image_id} could not be decoded: {exc}") from exc
 
-    model = ctx.session.scalar(select(MLModel).where(MLModel.name == job.model))
-    if model is None:
-        raise JobFailed("model_unavailable", f"model {job.model!r} is not in the registry")
     try:
         predictor = get_predictor(model, ctx.settings)
     except PredictorUnavailable as exc:  # every load failure, with its reason (app.locator.predictors)

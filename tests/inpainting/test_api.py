@@ -86,6 +86,28 @@ def test_box_mask_in_local_mode(client, user_headers, seeded) -> None:
     assert (image["width"], image["height"], image["format"]) == (300, 200, "PNG")
 
 
+def test_the_fill_runs_outside_a_database_transaction(client, user_headers, seeded, job_sessions, monkeypatch):
+    """The runner's connection is back in the pool while the backend works: an SD2 call can
+    take minutes, and a connection idle in a transaction meanwhile holds a snapshot open."""
+    from app.inpainting.backends.opencv_fill import OpenCVFillBackend
+
+    in_transaction_during_fill: list[bool] = []
+    real_inpaint = OpenCVFillBackend.inpaint
+
+    def inpaint(self, image, mask, params):
+        in_transaction_during_fill.append(job_sessions[-1].in_transaction())
+        return real_inpaint(self, image, mask, params)
+
+    monkeypatch.setattr(OpenCVFillBackend, "inpaint", inpaint)
+    uploaded = upload_image(client, user_headers, png(noise_image(64, 48)))
+    response = submit(
+        client, user_headers, {"image_id": uploaded["id"], "prompt": "x", "mask": {"boxes": [[8, 8, 24, 24]]}}
+    )
+    job = finished_job(client, user_headers, response.json()["id"])
+    assert job["status"] == "succeeded", job
+    assert in_transaction_during_fill == [False]
+
+
 def _bad_png_mask(size: tuple[int, int], fill: int = 255) -> str:
     return base64.b64encode(png(Image.new("L", size, fill))).decode()
 

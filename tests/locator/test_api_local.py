@@ -47,6 +47,25 @@ def test_three_objects_found_and_listed(client, user_headers, shapes_image) -> N
     assert all(d["mask"] is None for d in no_masks["detections"])
 
 
+def test_the_model_runs_outside_a_database_transaction(client, user_headers, shapes_image, job_sessions, monkeypatch):
+    """The runner's connection is back in the pool while the model runs (Detectron2 on a GPU
+    task can take a while; a connection idle in a transaction meanwhile holds a snapshot open)."""
+    from app.locator.predictors.opencv import OpenCVLocator
+
+    in_transaction_during_predict: list[bool] = []
+    real_predict = OpenCVLocator.predict
+
+    def predict(self, images):
+        in_transaction_during_predict.append(job_sessions[-1].in_transaction())
+        return real_predict(self, images)
+
+    monkeypatch.setattr(OpenCVLocator, "predict", predict)
+    uploaded, _ = shapes_image
+    job = client.post("/v1/detections", json={"image_id": uploaded["id"]}, headers={**user_headers, **WAIT}).json()
+    assert job["status"] == "succeeded" and len(job["output"]["detections"]) >= 3, job
+    assert in_transaction_during_predict == [False]
+
+
 def test_latest_job_wins_even_when_it_found_nothing(client, user_headers, shapes_image) -> None:
     uploaded, _ = shapes_image
     first = client.post("/v1/detections", json={"image_id": uploaded["id"]}, headers={**user_headers, **WAIT}).json()
